@@ -1,0 +1,54 @@
+import { type DynamicModule, type ForwardReference, Module, type Type } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { RequestContextModule } from './common/request-context.module';
+import { createValidationPipe } from './common/validation';
+import type { AppConfig } from './config/app-config';
+import { ConfigModule } from './config/config.module';
+import { DatabaseModule } from './database/database.module';
+import { DocsModule } from './docs/docs.module';
+import { createRootLogger, loggerOptions, ROOT_LOGGER } from './observability/logging';
+import { ObservabilityModule } from './observability/observability.module';
+import { RateLimitGuard } from './rate-limit/rate-limit.guard';
+import { RateLimitModule } from './rate-limit/rate-limit.module';
+import { RedisModule } from './redis/redis.module';
+
+/**
+ * Wires the feature modules and registers every global guard, pipe and filter as an APP_* provider.
+ * Guards run in the order listed here.
+ */
+@Module({})
+export class AppModule {
+  /** `options.imports` lets tests mount probe controllers beside the real modules. */
+  static forRoot(
+    config: AppConfig,
+    options: {
+      imports?: Array<Type | DynamicModule | ForwardReference>;
+      logDestination?: DestinationStream;
+    } = {},
+  ): DynamicModule {
+    const rootLogger = createRootLogger(config, options.logDestination);
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        LoggerModule.forRoot(loggerOptions(rootLogger)),
+        DatabaseModule,
+        RequestContextModule,
+        RedisModule,
+        RateLimitModule,
+        ObservabilityModule,
+        DocsModule,
+        ...(options.imports ?? []),
+      ],
+      providers: [
+        { provide: ROOT_LOGGER, useValue: rootLogger },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,42 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
+import { toErrorResponse } from './error-response';
+
+/** The one place that turns an exception into an HTTP response: the error envelope of CONTRACT.md. */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  constructor(@InjectPinoLogger(AllExceptionsFilter.name) private readonly logger: PinoLogger) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw exception;
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const error = toErrorResponse(exception);
+    if (error.unexpected) {
+      this.logger.error({ err: exception, requestId: request.id }, 'Request failed with an unexpected error');
+    } else if (error.status >= 500) {
+      this.logger.warn(
+        { requestId: request.id, code: error.code, reason: describe(exception) },
+        'Request failed',
+      );
+    }
+    if (reply.sent) return;
+    for (const [name, value] of Object.entries(error.headers ?? {})) void reply.header(name, value);
+    void reply
+      .status(error.status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details === undefined ? {} : { details: error.details }),
+          requestId: request.id,
+        },
+      });
+  }
+}
+
+function describe(exception: unknown): string {
+  return exception instanceof Error ? `${exception.name}: ${exception.message}` : 'non-error value thrown';
+}

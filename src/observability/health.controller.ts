@@ -1,0 +1,79 @@
+import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+import { HealthCheckService, type HealthCheckResult, HealthIndicatorService } from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
+import { DataSource } from 'typeorm';
+import { pendingMigrationNames } from '../database/migration-runner';
+import { ShutdownService } from './shutdown.service';
+
+const DATABASE_CHECK_TIMEOUT_MS = 3_000;
+
+@ApiTags('ops')
+@SkipThrottle()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly dataSource: DataSource,
+    private readonly shutdown: ShutdownService,
+  ) {}
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process is up and serving' })
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @ApiOperation({
+    summary: 'Readiness: the database answers and its migrations are applied; 503 names the failing check',
+  })
+  async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check([
+        () => this.lifecycle(),
+        () => this.database(),
+        () => this.migrations(),
+      ]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      void reply.status(503);
+      return error.getResponse() as HealthCheckResult;
+    }
+  }
+
+  private lifecycle() {
+    const check = this.indicators.check('lifecycle');
+    return this.shutdown.isShuttingDown ? check.down({ message: 'shutting down' }) : check.up();
+  }
+
+  private async database() {
+    const check = this.indicators.check('database');
+    try {
+      await withTimeout(this.dataSource.query('SELECT 1'), DATABASE_CHECK_TIMEOUT_MS);
+      return check.up();
+    } catch {
+      return check.down({ message: 'database unreachable' });
+    }
+  }
+
+  private async migrations() {
+    const check = this.indicators.check('migrations');
+    try {
+      const pending = await withTimeout(pendingMigrationNames(this.dataSource), DATABASE_CHECK_TIMEOUT_MS);
+      return pending.length === 0 ? check.up() : check.down({ message: 'migrations pending', pending });
+    } catch {
+      return check.down({ message: 'cannot read the applied migrations' });
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+import { HealthController } from './health.controller';
+import { MetricsController } from './metrics.controller';
+import { METRIC_PROVIDERS, MetricsService } from './metrics.service';
+import { ShutdownService } from './shutdown.service';
+
+@Module({
+  imports: [
+    TerminusModule.forRoot({ errorLogStyle: 'json' }),
+    PrometheusModule.register({
+      controller: MetricsController,
+      path: '/metrics',
+      defaultMetrics: { enabled: true },
+    }),
+  ],
+  controllers: [HealthController],
+  providers: [...METRIC_PROVIDERS, MetricsService, ShutdownService],
+  exports: [MetricsService, ShutdownService],
+})
+export class ObservabilityModule {}

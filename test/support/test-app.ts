@@ -1,0 +1,50 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Writable } from 'node:stream';
+import { createApp } from '../../src/app.setup';
+import type { AppConfig } from '../../src/config/app-config';
+import { loadConfig } from '../../src/config/load-config';
+import { ProbeModule } from './probe.module';
+import type { TestDatabase } from './test-database';
+
+export interface TestApp {
+  readonly app: NestFastifyApplication;
+  readonly config: AppConfig;
+  /** Log lines written so far, parsed. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** The base URL when started with `listen: true`. */
+  readonly baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Boots the real AppModule (plus probe routes) on the given database, the way main.ts does. */
+export async function startTestApp(
+  database: Pick<TestDatabase, 'url' | 'poolSize'> | undefined,
+  env: Record<string, string> = {},
+  options: { listen?: boolean } = {},
+): Promise<TestApp> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    ...(database === undefined ? {} : { DATABASE_URL: database.url, DB_POOL_SIZE: String(database.poolSize) }),
+    ...env,
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const logDestination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      callback();
+    },
+  });
+  const app = await createApp(config, { imports: [ProbeModule], logDestination });
+  let baseUrl = '';
+  if (options.listen) {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    baseUrl = await app.getUrl();
+  } else {
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  }
+  return { app, config, logs, baseUrl, close: () => app.close() };
+}
