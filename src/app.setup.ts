@@ -11,6 +11,7 @@ import type { AppConfig } from './config/app-config';
 import { buildOpenApiDocument, OpenApiDocumentHolder } from './docs/openapi';
 import { logRequest, ROOT_LOGGER, type TaggedRequest } from './observability/logging';
 import { MetricsService } from './observability/metrics.service';
+import { ShutdownService } from './observability/shutdown.service';
 
 export interface CreateAppOptions {
   /** Extra modules mounted beside AppModule (tests use this for probe routes). */
@@ -92,6 +93,14 @@ export async function createApp(
     );
     logRequest(httpLogger, request, reply.statusCode, reply.elapsedTime);
     done();
+  });
+
+  // While shutting down, answers close their connection: keep-alive clients reconnect elsewhere and
+  // idle sockets do not hold the server open until the grace period ends.
+  const shutdown = app.get(ShutdownService);
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (shutdown.isShuttingDown) void reply.header('connection', 'close');
+    done(null, payload);
   });
 
   await app.register(helmet, {

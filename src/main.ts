@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createApp } from './app.setup';
 import { ConfigError, loadConfig } from './config/load-config';
 import type { AppConfig } from './config/app-config';
+import { closeGracefully } from './observability/shutdown.service';
 
 async function bootstrap(config: AppConfig): Promise<void> {
   const app = await createApp(config);
@@ -19,8 +20,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
       logger.error('Shutdown did not finish in time; exiting');
       process.exit(1);
     }, config.http.shutdownGraceMs + 10_000).unref();
-    app
-      .close()
+    closeGracefully(app)
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -32,7 +32,10 @@ describe('HTTP request pipeline', () => {
 
   describe('request id', () => {
     it('echoes an acceptable X-Request-ID in the header, the body and the context', async () => {
-      const res = await request(server).get('/api/v1/probe/items/7').set('X-Request-ID', 'client.id-42').expect(200);
+      const res = await request(server)
+        .get('/api/v1/probe/items/7')
+        .set('X-Request-ID', 'client.id-42')
+        .expect(200);
       expect(res.headers['x-request-id']).toBe('client.id-42');
       expect(res.body).toEqual({ id: 7, requestId: 'client.id-42' });
     });
@@ -49,7 +52,9 @@ describe('HTTP request pipeline', () => {
 
     it('writes one log line per request with method, route template, status, duration and request id', async () => {
       await request(server).get('/api/v1/probe/items/99').set('X-Request-ID', 'log-line-check').expect(200);
-      const lines = testApp.logs.filter((line) => line.requestId === 'log-line-check' && line.msg === 'request completed');
+      const lines = testApp.logs.filter(
+        (line) => line.requestId === 'log-line-check' && line.msg === 'request completed',
+      );
       expect(lines).toEqual([
         expect.objectContaining({
           level: 30,
@@ -78,11 +83,17 @@ describe('HTTP request pipeline', () => {
       expect(res.body.error.requestId).toBe(res.headers['x-request-id']);
       const fields = (res.body.error.details as Array<{ field: string; issue: string }>).map((d) => d.field);
       expect(new Set(fields)).toEqual(new Set(['title', 'count', 'owner.name', 'extra']));
-      expect(res.body.error.details).toContainEqual({ field: 'extra', issue: 'property extra should not exist' });
+      expect(res.body.error.details).toContainEqual({
+        field: 'extra',
+        issue: 'property extra should not exist',
+      });
     });
 
     it('accepts and transforms a valid body', async () => {
-      const res = await request(server).post('/api/v1/probe/echo').send({ title: 'ok', count: 3 }).expect(200);
+      const res = await request(server)
+        .post('/api/v1/probe/echo')
+        .send({ title: 'ok', count: 3 })
+        .expect(200);
       expect(res.body).toEqual({ title: 'ok', count: 3 });
     });
 
@@ -98,7 +109,10 @@ describe('HTTP request pipeline', () => {
 
     it('413 for a body over the limit, without a stack at error level', async () => {
       const big = JSON.stringify({ title: 'x'.repeat(2 * 1024 * 1024), count: 1 });
-      const res = await request(server).post('/api/v1/probe/echo').set('content-type', 'application/json').send(big);
+      const res = await request(server)
+        .post('/api/v1/probe/echo')
+        .set('content-type', 'application/json')
+        .send(big);
       expect(res.status).toBe(413);
       expectEnvelope(res.body, 'PAYLOAD_TOO_LARGE', res.headers['x-request-id']);
       expectNoErrorLogFor(res.headers['x-request-id']);
@@ -111,16 +125,25 @@ describe('HTTP request pipeline', () => {
         .send('<title>x</title>')
         .expect(415);
       expectEnvelope(res.body, 'UNSUPPORTED_MEDIA_TYPE', res.headers['x-request-id']);
-      const plain = await request(server).post('/api/v1/probe/echo').set('content-type', 'text/plain').send('hi');
+      const plain = await request(server)
+        .post('/api/v1/probe/echo')
+        .set('content-type', 'text/plain')
+        .send('hi');
       expect(plain.status).toBe(415);
     });
 
     it('500 without the stack, SQL or paths in the body, and the stack in the log', async () => {
       const res = await request(server).get('/api/v1/probe/boom').expect(500);
       expect(res.body).toEqual({
-        error: { code: 'INTERNAL_ERROR', message: 'An unexpected error occurred.', requestId: res.headers['x-request-id'] },
+        error: {
+          code: 'INTERNAL_ERROR',
+          message: 'An unexpected error occurred.',
+          requestId: res.headers['x-request-id'],
+        },
       });
-      const logged = testApp.logs.find((line) => line.requestId === res.headers['x-request-id'] && line.level === 50 && line.err);
+      const logged = testApp.logs.find(
+        (line) => line.requestId === res.headers['x-request-id'] && line.level === 50 && line.err,
+      );
       expect((logged?.err as { stack?: string }).stack).toContain('ProbeController.boom');
     });
   });
@@ -128,7 +151,9 @@ describe('HTTP request pipeline', () => {
   function expectNoErrorLogFor(requestId: string): void {
     const errors = testApp.logs.filter((line) => line.requestId === requestId && Number(line.level) >= 50);
     expect(errors).toEqual([]);
-    expect(JSON.stringify(testApp.logs.filter((line) => line.requestId === requestId))).not.toMatch(/"stack"/);
+    expect(JSON.stringify(testApp.logs.filter((line) => line.requestId === requestId))).not.toMatch(
+      /"stack"/,
+    );
   }
 
   describe('security headers', () => {
@@ -144,7 +169,10 @@ describe('HTTP request pipeline', () => {
 
   describe('CORS', () => {
     it('allows a configured origin, with credentials and exposed headers', async () => {
-      const res = await request(server).get('/api/v1/probe/items/1').set('Origin', ALLOWED_ORIGIN).expect(200);
+      const res = await request(server)
+        .get('/api/v1/probe/items/1')
+        .set('Origin', ALLOWED_ORIGIN)
+        .expect(200);
       expect(res.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
       expect(res.headers['access-control-allow-credentials']).toBe('true');
       expect(res.headers['access-control-expose-headers']).toContain('X-Request-ID');
@@ -162,7 +190,10 @@ describe('HTTP request pipeline', () => {
     });
 
     it('gives no CORS grant to any other origin', async () => {
-      const res = await request(server).get('/api/v1/probe/items/1').set('Origin', 'https://evil.example').expect(200);
+      const res = await request(server)
+        .get('/api/v1/probe/items/1')
+        .set('Origin', 'https://evil.example')
+        .expect(200);
       expect(res.headers['access-control-allow-origin']).toBeUndefined();
       const preflight = await request(server)
         .options('/api/v1/probe/echo')
@@ -183,10 +214,17 @@ describe('HTTP request pipeline', () => {
       await request(server).get('/health/live').expect(200);
       await request(server).get('/api/v1/probe/items/123456').expect(200);
       await request(server).get('/no/such/route/987').expect(404);
-      const res = await request(server).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`).expect(200);
+      const res = await request(server)
+        .get('/metrics')
+        .set('Authorization', `Bearer ${METRICS_TOKEN}`)
+        .expect(200);
       expect(res.headers['content-type']).toMatch(/^text\/plain/);
-      expect(res.text).toMatch(/http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*status_class="2xx"/);
-      expect(res.text).toMatch(/http_requests_total\{method="GET",route="\/api\/v1\/probe\/items\/:id",status_class="2xx"\} \d+/);
+      expect(res.text).toMatch(
+        /http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*status_class="2xx"/,
+      );
+      expect(res.text).toMatch(
+        /http_requests_total\{method="GET",route="\/api\/v1\/probe\/items\/:id",status_class="2xx"\} \d+/,
+      );
       expect(res.text).toMatch(/http_requests_total\{method="GET",route="unmatched",status_class="4xx"\}/);
       expect(res.text).toContain('process_resident_memory_bytes');
       expect(res.text).not.toContain('123456');

@@ -9,6 +9,22 @@ import { runMigrationsLocked } from './migration-runner';
 /** How long a request waits for a pooled connection before failing (and the service answering 503). */
 const POOL_ACQUIRE_TIMEOUT_MS = 10_000;
 
+const CONNECT_RETRY_WINDOW_MS = 15_000;
+
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', 'ENOENT', 'ETIMEDOUT', '57P03'].includes(code)
+  ) {
+    return true;
+  }
+  return (
+    error instanceof Error &&
+    /Connection terminated|timeout exceeded when trying to connect/i.test(error.message)
+  );
+}
+
 export interface OpenOptions {
   readonly runMigrations: boolean;
 }
@@ -60,7 +76,7 @@ export class DatabaseConnection {
       logging: ['error'],
     });
     try {
-      await dataSource.initialize();
+      await this.initializeWithRetry(dataSource);
       if (options.runMigrations) {
         const applied = await runMigrationsLocked(dataSource);
         if (applied.length > 0)
@@ -72,6 +88,24 @@ export class DatabaseConnection {
       throw error;
     }
     return new DatabaseConnection(dataSource, embedded);
+  }
+
+  /**
+   * A database that is still starting (containers started together) or a connection slot not yet
+   * released refuses the first attempts: retry connection failures for a bounded time.
+   */
+  private static async initializeWithRetry(dataSource: DataSource): Promise<void> {
+    const deadline = Date.now() + CONNECT_RETRY_WINDOW_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await dataSource.initialize();
+        return;
+      } catch (error) {
+        if (!isConnectionFailure(error) || Date.now() > deadline) throw error;
+        this.logger.warn(`Database not reachable yet (attempt ${attempt}): ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 2_000)));
+      }
+    }
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, type INestApplication, Injectable, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import type { AppConfig } from '../config/app-config';
@@ -46,4 +46,10 @@ export class ShutdownService implements BeforeApplicationShutdown {
       clearTimeout(deadline);
     }
   }
+}
+
+/** What SIGTERM and SIGINT do: readiness turns 503 immediately, then the application closes in order. */
+export async function closeGracefully(app: INestApplication): Promise<void> {
+  app.get(ShutdownService).markShuttingDown();
+  await app.close();
 }

@@ -25,7 +25,9 @@ export async function startTestApp(
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
-    ...(database === undefined ? {} : { DATABASE_URL: database.url, DB_POOL_SIZE: String(database.poolSize) }),
+    ...(database === undefined
+      ? {}
+      : { DATABASE_URL: database.url, DB_POOL_SIZE: String(database.poolSize) }),
     ...env,
   });
   const logs: Array<Record<string, unknown>> = [];
