@@ -70,7 +70,7 @@ export async function createApp(
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request, body as string, (error, value) => {
+    void parseJson(request, body as string, (error, value) => {
       if (error)
         done(new BadRequestError('MALFORMED_JSON', 'The request body is not valid JSON.'), undefined);
       else done(null, value);

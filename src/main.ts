@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createApp } from './app.setup';
-import { ConfigError, loadConfig } from './config/load-config';
+import { ConfigError, loadConfig, loadDotEnvFile } from './config/load-config';
 import type { AppConfig } from './config/app-config';
 import { closeGracefully } from './observability/shutdown.service';
 
@@ -33,6 +33,7 @@ async function bootstrap(config: AppConfig): Promise<void> {
 
 let config: AppConfig;
 try {
+  loadDotEnvFile();
   config = loadConfig();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;

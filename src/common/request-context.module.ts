@@ -16,7 +16,7 @@ import { RequestContext } from './request-context';
         mount: true,
         generateId: true,
         // Fastify's genReqId has already chosen the request id and put it on the raw request.
-        idGenerator: (req: TaggedRequest) => String(req.id),
+        idGenerator: (req: TaggedRequest) => req.id as string,
       },
       plugins: [
         new ClsPluginTransactional({

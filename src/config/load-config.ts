@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AppConfig } from './app-config';
 import { type Env, SECRET_VARIABLES, envSchema } from './env.schema';
 
@@ -213,4 +213,9 @@ function checkProduction(env: Env, corsOrigins: string[] | '*', problems: string
   if (env.METRICS_TOKEN !== undefined && isWeakSecret(env.METRICS_TOKEN, 16)) {
     problems.push('METRICS_TOKEN: production needs a random token of at least 16 bytes');
   }
+}
+
+/** Reads `.env` from the working directory when there is one; variables already set win. */
+export function loadDotEnvFile(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
 }
