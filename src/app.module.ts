@@ -1,7 +1,12 @@
 import { type DynamicModule, type ForwardReference, Module, type Type } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
+import { AuditInterceptor } from './audit/audit.interceptor';
+import { AuditModule } from './audit/audit.module';
+import { AuthModule } from './auth/auth.module';
+import { AuthenticationGuard } from './auth/authentication.guard';
+import { AuthorizationGuard } from './authz/authorization.guard';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { RequestContextModule } from './common/request-context.module';
 import { createValidationPipe } from './common/validation';
@@ -40,12 +45,18 @@ export class AppModule {
         RedisModule,
         RateLimitModule,
         ObservabilityModule,
+        AuditModule,
+        AuthModule,
         DocsModule,
         ...(options.imports ?? []),
       ],
       providers: [
         { provide: ROOT_LOGGER, useValue: rootLogger },
+        // Identify the caller, count the request against their limit, then decide.
+        { provide: APP_GUARD, useExisting: AuthenticationGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_GUARD, useExisting: AuthorizationGuard },
+        { provide: APP_INTERCEPTOR, useExisting: AuditInterceptor },
         { provide: APP_PIPE, useFactory: createValidationPipe },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
       ],

@@ -2,15 +2,32 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { CLS_ID, ClsService, type ClsStore } from 'nestjs-cls';
 
-/** Who is acting. Authentication fills it in; workers and CLIs act as a named system principal. */
+/**
+ * Who is acting. Authentication fills it in; workers and CLIs act as a named system principal.
+ * `id` is the user id for users, the key id for API keys; `userId` is always the human behind it.
+ */
 export interface Principal {
+  readonly kind: 'user' | 'api_key' | 'system';
   readonly id: string;
-  readonly kind: 'user' | 'api_key' | 'oauth_client' | 'system';
-  readonly displayName?: string;
+  readonly userId?: string;
+  /** Email for users, key name for API keys, a component name for system principals. */
+  readonly label: string;
+  /** Effective permissions (for a key: its own intersected with its owner's current ones). */
+  readonly permissions: ReadonlySet<string>;
+  /** The login session of a user's access token. */
+  readonly sessionId?: string;
+  readonly mustChangePassword?: boolean;
+}
+
+/** Where the request came from, for audit events. */
+export interface ClientInfo {
+  readonly ip?: string;
+  readonly userAgent?: string;
 }
 
 interface RequestContextStore extends ClsStore {
   principal?: Principal;
+  client?: ClientInfo;
 }
 
 /**
@@ -32,6 +49,14 @@ export class RequestContext {
 
   setPrincipal(principal: Principal): void {
     this.cls.set('principal', principal);
+  }
+
+  get client(): ClientInfo | undefined {
+    return this.cls.isActive() ? this.cls.get('client') : undefined;
+  }
+
+  setClient(client: ClientInfo): void {
+    this.cls.set('client', client);
   }
 
   /** Runs `work` in a fresh context (a job, a CLI command, an MCP message outside an HTTP request). */

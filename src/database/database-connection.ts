@@ -73,7 +73,8 @@ export class DatabaseConnection {
       poolSize: embedded === undefined ? poolSize : 1,
       applicationName: 'mcp-admin',
       extra: { connectionTimeoutMillis: POOL_ACQUIRE_TIMEOUT_MS },
-      logging: ['error'],
+      // Failed queries surface as exceptions (logged by the filter without parameters, which may hold secrets).
+      logging: false,
     });
     try {
       await this.initializeWithRetry(dataSource);

@@ -5,6 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAbsoluteFSPath } from 'swagger-ui-dist';
+import { Public } from '../authz/route-access.decorators';
 import { NotFoundError } from '../common/app-error';
 import { OpenApiDocumentHolder } from './openapi';
 
@@ -46,6 +47,7 @@ const INIT = `window.ui = SwaggerUIBundle({
 
 /** The interactive API reference (Swagger UI, served from this service; no third-party hosts). */
 @ApiExcludeController()
+@Public()
 @Controller('docs')
 export class DocsController {
   private readonly assetDir = getAbsoluteFSPath();

@@ -4,12 +4,14 @@ import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheckService, type HealthCheckResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
+import { Public } from '../authz/route-access.decorators';
 import { pendingMigrationNames } from '../database/migration-runner';
 import { ShutdownService } from './shutdown.service';
 
 const DATABASE_CHECK_TIMEOUT_MS = 3_000;
 
 @ApiTags('ops')
+@Public()
 @SkipThrottle()
 @Controller('health')
 export class HealthController {

@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { Public } from '../authz/route-access.decorators';
 import { UnauthenticatedError } from '../common/app-error';
 import { InjectConfig } from '../config/config.module';
 import type { AppConfig } from '../config/app-config';
@@ -10,6 +11,7 @@ import { register } from 'prom-client';
 
 /** Prometheus text. Open when METRICS_TOKEN is unset; otherwise `Authorization: Bearer <METRICS_TOKEN>`. */
 @ApiExcludeController()
+@Public()
 @SkipThrottle()
 @Controller()
 export class MetricsController {

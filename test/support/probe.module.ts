@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Module, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Length, Max, Min, ValidateNested } from 'class-validator';
+import { Public } from '../../src/authz/route-access.decorators';
 import { API_PREFIX } from '../../src/common/api-controller.decorator';
 import { RequestContext } from '../../src/common/request-context';
 
@@ -27,6 +28,7 @@ class ProbeEchoDto {
 }
 
 /** Test-only routes that exercise the request pipeline the way feature controllers will. */
+@Public()
 @Controller(`${API_PREFIX}/probe`)
 class ProbeController {
   constructor(private readonly context: RequestContext) {}

@@ -6,6 +6,9 @@ import { loadConfig } from '../../src/config/load-config';
 import { ProbeModule } from './probe.module';
 import type { TestDatabase } from './test-database';
 
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+export const TEST_ADMIN = { email: 'admin@example.com', password: 'admin-password-for-tests' };
+
 export interface TestApp {
   readonly app: NestFastifyApplication;
   readonly config: AppConfig;
@@ -20,11 +23,14 @@ export interface TestApp {
 export async function startTestApp(
   database: Pick<TestDatabase, 'url' | 'poolSize'> | undefined,
   env: Record<string, string> = {},
-  options: { listen?: boolean } = {},
+  options: { listen?: boolean; probe?: boolean } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
+    JWT_SECRET: TEST_JWT_SECRET,
+    ADMIN_EMAIL: TEST_ADMIN.email,
+    ADMIN_PASSWORD: TEST_ADMIN.password,
     ...(database === undefined
       ? {}
       : { DATABASE_URL: database.url, DB_POOL_SIZE: String(database.poolSize) }),
@@ -39,14 +45,22 @@ export async function startTestApp(
       callback();
     },
   });
-  const app = await createApp(config, { imports: [ProbeModule], logDestination });
+  const app = await createApp(config, {
+    imports: options.probe === false ? [] : [ProbeModule],
+    logDestination,
+  });
   let baseUrl = '';
-  if (options.listen) {
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = await app.getUrl();
-  } else {
-    await app.init();
-    await app.getHttpAdapter().getInstance().ready();
+  try {
+    if (options.listen) {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      baseUrl = await app.getUrl();
+    } else {
+      await app.init();
+      await app.getHttpAdapter().getInstance().ready();
+    }
+  } catch (error) {
+    await app.close();
+    throw error;
   }
   return { app, config, logs, baseUrl, close: () => app.close() };
 }

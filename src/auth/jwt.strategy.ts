@@ -1,0 +1,48 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { ExtractJwt, Strategy } from 'passport-jwt';
+import { UnauthenticatedError } from '../common/app-error';
+import type { Principal } from '../common/request-context';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { JWT_KEYS, type JwtKeys } from './jwt-keys';
+import { PrincipalsService } from './principals.service';
+
+interface AccessTokenPayload {
+  sub?: unknown;
+  sid?: unknown;
+  jti?: unknown;
+}
+
+/**
+ * Verifies access tokens: signature with the one pinned algorithm (so `alg: none` and algorithm
+ * swaps fail), issuer, audience, `exp` and `nbf`; then the login session must still stand.
+ */
+@Injectable()
+export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  constructor(
+    @Inject(JWT_KEYS) keys: JwtKeys,
+    @InjectConfig() config: AppConfig,
+    private readonly principals: PrincipalsService,
+  ) {
+    super({
+      jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+      secretOrKey: keys.verifyKey,
+      algorithms: [keys.algorithm],
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      ignoreExpiration: false,
+    });
+  }
+
+  async validate(payload: AccessTokenPayload): Promise<Principal> {
+    const { sub, sid, jti } = payload;
+    if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
+      throw new UnauthenticatedError('TOKEN_INVALID', 'The access token is invalid.');
+    }
+    const principal = await this.principals.forSession(sub, sid);
+    if (principal === undefined)
+      throw new UnauthenticatedError('SESSION_REVOKED', 'The session has ended; sign in again.');
+    return principal;
+  }
+}

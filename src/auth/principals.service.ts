@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import type { Principal } from '../common/request-context';
+import { ApiKeysRepository } from './api-keys.repository';
+import { sha256 } from './secrets';
+import { SessionsRepository } from './sessions.repository';
+import { UsersRepository } from './users.repository';
+
+/**
+ * Every replica re-reads sessions, keys, users and roles from PostgreSQL at most this long after a
+ * change, so revocations, disabled users and role changes take effect everywhere within the bound
+ * of 5 s while a busy principal costs one database round trip per interval, not per request.
+ */
+const CACHE_TTL_MS = 2_000;
+/** Last-use bookkeeping of API keys is written at most this often per key. */
+const KEY_USE_WRITE_INTERVAL_MS = 60_000;
+
+type Cached = Principal | 'invalid';
+
+@Injectable()
+export class PrincipalsService {
+  private readonly cache = new LRUCache<string, Cached>({ max: 10_000, ttl: CACHE_TTL_MS });
+  private readonly keyUseWritten = new LRUCache<string, true>({
+    max: 10_000,
+    ttl: KEY_USE_WRITE_INTERVAL_MS,
+  });
+
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly sessions: SessionsRepository,
+    private readonly apiKeys: ApiKeysRepository,
+  ) {}
+
+  /** The principal of an access token's login session, or undefined when the session no longer stands. */
+  async forSession(userId: string, sessionId: string): Promise<Principal | undefined> {
+    const key = `s:${sessionId}`;
+    let cached = this.cache.get(key);
+    if (cached === undefined) {
+      cached = (await this.loadSession(userId, sessionId)) ?? 'invalid';
+      this.cache.set(key, cached);
+    }
+    return cached === 'invalid' || cached.userId !== userId ? undefined : cached;
+  }
+
+  async forApiKey(key: string, ip: string | undefined): Promise<Principal | undefined> {
+    const hash = sha256(key);
+    const cacheKey = `k:${hash}`;
+    let cached = this.cache.get(cacheKey);
+    if (cached === undefined) {
+      cached = (await this.loadApiKey(hash)) ?? 'invalid';
+      this.cache.set(cacheKey, cached);
+    }
+    if (cached === 'invalid') return undefined;
+    if (!this.keyUseWritten.has(cached.id)) {
+      this.keyUseWritten.set(cached.id, true);
+      await this.apiKeys.recordUse(cached.id, ip);
+    }
+    return cached;
+  }
+
+  /** Drops this replica's cached principals at once (other replicas follow within CACHE_TTL_MS). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  private async loadSession(userId: string, sessionId: string): Promise<Principal | undefined> {
+    const session = await this.sessions.find(sessionId);
+    if (
+      !session ||
+      session.userId !== userId ||
+      session.revokedAt !== null ||
+      session.expiresAt <= new Date()
+    )
+      return undefined;
+    const user = await this.users.findById(userId);
+    if (!user || user.status !== 'active') return undefined;
+    return {
+      kind: 'user',
+      id: user.id,
+      userId: user.id,
+      label: user.email,
+      permissions: new Set(await this.users.permissionsOf(user.id)),
+      sessionId,
+      mustChangePassword: user.mustChangePassword,
+    };
+  }
+
+  private async loadApiKey(hash: string): Promise<Principal | undefined> {
+    const key = await this.apiKeys.findByHash(hash);
+    if (!key || key.revokedAt !== null || (key.expiresAt !== null && key.expiresAt <= new Date()))
+      return undefined;
+    const owner = await this.users.findById(key.userId);
+    if (!owner || owner.status !== 'active') return undefined;
+    const ownerPermissions = new Set(await this.users.permissionsOf(owner.id));
+    return {
+      kind: 'api_key',
+      id: key.id,
+      userId: owner.id,
+      label: key.name,
+      permissions: new Set(key.permissions.filter((permission) => ownerPermissions.has(permission))),
+    };
+  }
+}
