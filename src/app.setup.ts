@@ -20,6 +20,8 @@ export interface CreateAppOptions {
   readonly logDestination?: DestinationStream;
 }
 
+const LIVE_BODY = JSON.stringify({ status: 'ok' });
+
 const CORS_ALLOWED_HEADERS = [
   'Authorization',
   'Content-Type',
@@ -116,6 +118,18 @@ export async function createApp(
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
     referrerPolicy: { policy: 'no-referrer' },
     frameguard: { action: 'deny' },
+  });
+
+  // Liveness is answered here, after the security headers and before the Nest pipeline (request
+  // context, guards, logging middleware): a probe must stay cheap and must not depend on anything the
+  // pipeline depends on. The request id and metrics hooks above still apply. HealthController.live
+  // documents the route and answers HEAD.
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (request.method === 'GET' && request.url === '/health/live') {
+      void reply.header('content-type', 'application/json; charset=utf-8').send(LIVE_BODY);
+      return;
+    }
+    done();
   });
 
   const origins = config.http.corsOrigins;

@@ -1,5 +1,6 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { AuditInterceptor } from './audit.interceptor';
 
 export const AUDIT_ROUTE = 'auditRoute';
 
@@ -27,7 +28,13 @@ export function Audited(options: AuditedOptions): MethodDecorator {
   if (!AUDIT_ACTION_PATTERN.test(options.action)) {
     throw new Error(`@Audited: action '${options.action}' is not <resource>.<verb> in [a-z_]`);
   }
-  return SetMetadata(AUDIT_ROUTE, { kind: 'audited', options } satisfies AuditRouteMetadata);
+  // The interceptor is attached here, to audited routes only, rather than globally: a global
+  // interceptor costs every request an RxJS chain. The route-walking test keeps every
+  // state-changing route declaring @Audited or @AuditedManually.
+  return applyDecorators(
+    SetMetadata(AUDIT_ROUTE, { kind: 'audited', options } satisfies AuditRouteMetadata),
+    UseInterceptors(AuditInterceptor),
+  );
 }
 
 /** The route (or every route of the controller) records its own events, e.g. login with its failures. */

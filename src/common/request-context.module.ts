@@ -15,6 +15,8 @@ import { RequestContext } from './request-context';
       middleware: {
         mount: true,
         generateId: true,
+        // No proxy providers are used; resolving them costs every request a module lookup.
+        resolveProxyProviders: false,
         // Fastify's genReqId has already chosen the request id and put it on the raw request.
         idGenerator: (req: TaggedRequest) => req.id as string,
       },

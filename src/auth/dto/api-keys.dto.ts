@@ -11,7 +11,6 @@ import {
   Length,
   Matches,
 } from 'class-validator';
-import { Type } from 'class-transformer';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'ci-agent' })
