@@ -1,6 +1,7 @@
 import helmet from '@fastify/helmet';
 import type { DynamicModule, ForwardReference, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { createServer, type RequestListener } from 'node:http';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoBaseLogger } from 'pino';
@@ -10,6 +11,7 @@ import { generateRequestId } from './common/request-id';
 import type { AppConfig } from './config/app-config';
 import { buildOpenApiDocument, OpenApiDocumentHolder } from './docs/openapi';
 import { logRequest, ROOT_LOGGER, type TaggedRequest } from './observability/logging';
+import { LivenessResponder } from './observability/liveness';
 import { MetricsService } from './observability/metrics.service';
 import { ShutdownService } from './observability/shutdown.service';
 
@@ -19,8 +21,6 @@ export interface CreateAppOptions {
   /** Where JSON log lines go (default: stdout). */
   readonly logDestination?: DestinationStream;
 }
-
-const LIVE_BODY = JSON.stringify({ status: 'ok' });
 
 const CORS_ALLOWED_HEADERS = [
   'Authorization',
@@ -49,7 +49,12 @@ export async function createApp(
   config: AppConfig,
   options: CreateAppOptions = {},
 ): Promise<NestFastifyApplication> {
+  const liveness = new LivenessResponder();
   const adapter = new FastifyAdapter({
+    serverFactory: (handler: RequestListener) =>
+      createServer((req, res) => {
+        if (!liveness.handle(req, res)) handler(req, res);
+      }),
     bodyLimit: config.http.bodyLimitBytes,
     trustProxy: config.http.trustProxy,
     requestIdHeader: false,
@@ -80,6 +85,7 @@ export async function createApp(
   });
 
   const metrics = app.get(MetricsService);
+  liveness.observeWith(metrics);
   const httpLogger = app.get<PinoBaseLogger>(ROOT_LOGGER).child({ context: 'http' });
   fastify.addHook('onRequest', (request, reply, done) => {
     (request.raw as TaggedRequest).routeTemplate = request.routeOptions.url;
@@ -118,18 +124,6 @@ export async function createApp(
     strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
     referrerPolicy: { policy: 'no-referrer' },
     frameguard: { action: 'deny' },
-  });
-
-  // Liveness is answered here, after the security headers and before the Nest pipeline (request
-  // context, guards, logging middleware): a probe must stay cheap and must not depend on anything the
-  // pipeline depends on. The request id and metrics hooks above still apply. HealthController.live
-  // documents the route and answers HEAD.
-  fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.method === 'GET' && request.url === '/health/live') {
-      void reply.header('content-type', 'application/json; charset=utf-8').send(LIVE_BODY);
-      return;
-    }
-    done();
   });
 
   const origins = config.http.corsOrigins;

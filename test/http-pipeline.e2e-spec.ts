@@ -157,8 +157,14 @@ describe('HTTP request pipeline', () => {
   }
 
   describe('security headers', () => {
+    it('answers liveness before the pipeline, with a request id', async () => {
+      const res = await request(server).get('/health/live').set('X-Request-ID', 'probe-1').expect(200);
+      expect(res.body).toEqual({ status: 'ok' });
+      expect(res.headers['x-request-id']).toBe('probe-1');
+    });
+
     it('sets HSTS, nosniff, frame-ancestors none and no-referrer', async () => {
-      const res = await request(server).get('/health/live').expect(200);
+      const res = await request(server).get('/health/ready').expect(200);
       expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
       expect(res.headers['x-content-type-options']).toBe('nosniff');
       expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");

@@ -10,7 +10,7 @@ import {
 } from '../common/app-error';
 import { type Principal, RequestContext } from '../common/request-context';
 import { checkPasswordPolicy } from './password-policy';
-import { PrincipalsService } from './principals.service';
+import { PrincipalsService, type UserProfile } from './principals.service';
 import { hashPassword, sha256, verifyPassword } from './secrets';
 import { type SessionRow, SessionsRepository } from './sessions.repository';
 import { type TokenPair, TokensService } from './tokens.service';
@@ -24,9 +24,7 @@ const MAX_LOCK_SECONDS = 15 * 60;
 const BAD_CREDENTIALS = () =>
   new UnauthenticatedError('INVALID_CREDENTIALS', 'The email or password is wrong.');
 
-export interface MeResponse {
-  user: { id: string; email: string; displayName: string; status: string; mustChangePassword: boolean };
-  roles: string[];
+export interface MeResponse extends UserProfile {
   permissions: string[];
 }
 
@@ -189,12 +187,11 @@ export class AuthService {
   }
 
   async me(principal: Principal): Promise<MeResponse> {
-    const user = await this.requireUser(principal.userId);
-    return {
-      user: toUserSummary(user),
-      roles: await this.users.rolesOf(user.id),
-      permissions: [...principal.permissions].sort(),
-    };
+    const profile =
+      principal.userId === undefined ? undefined : await this.principals.profileOf(principal.userId);
+    if (profile === undefined)
+      throw new UnauthenticatedError('UNAUTHENTICATED', 'Authentication is required.');
+    return { ...profile, permissions: [...principal.permissions].sort() };
   }
 
   /** Needs the current password; ends every other session of the user. */
@@ -256,16 +253,6 @@ export class AuthService {
     if (user === undefined) throw new UnauthenticatedError('UNAUTHENTICATED', 'Authentication is required.');
     return user;
   }
-}
-
-export function toUserSummary(user: UserRow): MeResponse['user'] {
-  return {
-    id: user.id,
-    email: user.email,
-    displayName: user.displayName,
-    status: user.status,
-    mustChangePassword: user.mustChangePassword,
-  };
 }
 
 function toSessionResponse(row: SessionRow, currentSessionId: string | undefined): SessionResponse {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { UnauthenticatedError } from '../common/app-error';
 import type { Principal } from '../common/request-context';
@@ -27,7 +28,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   ) {
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: keys.verifyKey,
+      // A KeyObject made once: given a string, jsonwebtoken would build one (trying a public key
+      // first, then a secret) on every verification.
+      secretOrKey: verificationKey(keys) as unknown as string,
       algorithms: [keys.algorithm],
       issuer: config.jwt.issuer,
       audience: config.jwt.audience,
@@ -45,4 +48,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       throw new UnauthenticatedError('SESSION_REVOKED', 'The session has ended; sign in again.');
     return principal;
   }
+}
+
+function verificationKey(keys: JwtKeys): KeyObject {
+  return keys.algorithm === 'HS256'
+    ? createSecretKey(Buffer.from(keys.verifyKey, 'utf8'))
+    : createPublicKey(keys.verifyKey);
 }

@@ -17,9 +17,16 @@ const KEY_USE_WRITE_INTERVAL_MS = 60_000;
 
 type Cached = Principal | 'invalid';
 
+/** What `/auth/me` shows of a user, cached with the same bound as principals. */
+export interface UserProfile {
+  user: { id: string; email: string; displayName: string; status: string; mustChangePassword: boolean };
+  roles: string[];
+}
+
 @Injectable()
 export class PrincipalsService {
   private readonly cache = new LRUCache<string, Cached>({ max: 10_000, ttl: CACHE_TTL_MS });
+  private readonly profiles = new LRUCache<string, UserProfile>({ max: 10_000, ttl: CACHE_TTL_MS });
   private readonly keyUseWritten = new LRUCache<string, true>({
     max: 10_000,
     ttl: KEY_USE_WRITE_INTERVAL_MS,
@@ -58,9 +65,26 @@ export class PrincipalsService {
     return cached;
   }
 
+  /** The user's summary and role names; undefined when the user no longer exists. */
+  async profileOf(userId: string): Promise<UserProfile | undefined> {
+    let profile = this.profiles.get(userId);
+    if (profile === undefined) {
+      const user = await this.users.findById(userId);
+      if (user === undefined) return undefined;
+      const { id, email, displayName, status, mustChangePassword } = user;
+      profile = {
+        user: { id, email, displayName, status, mustChangePassword },
+        roles: await this.users.rolesOf(userId),
+      };
+      this.profiles.set(userId, profile);
+    }
+    return profile;
+  }
+
   /** Drops this replica's cached principals at once (other replicas follow within CACHE_TTL_MS). */
   invalidate(): void {
     this.cache.clear();
+    this.profiles.clear();
   }
 
   private async loadSession(userId: string, sessionId: string): Promise<Principal | undefined> {

@@ -1,0 +1,214 @@
+'use strict';
+
+// Process, port and HTTP helpers for bench/run.js. Plain CommonJS so the harness runs without a build.
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const autocannon = require('autocannon');
+
+const LOOPBACK = '127.0.0.1';
+
+/** Load is only ever pointed at this machine: refuse anything else outright. */
+function assertLoopback(url) {
+  const { hostname } = new URL(url);
+  if (hostname !== LOOPBACK) throw new Error(`refusing to target ${url}: only ${LOOPBACK} is allowed`);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, LOOPBACK, () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const children = new Set();
+
+/**
+ * Starts `node <args>` with its output going to a log file rather than a pipe: a pipe the harness
+ * does not drain would eventually block the child, and draining it would cost CPU during the load.
+ */
+function startNode(name, args, { env, cwd, logFile }) {
+  const fd = fs.openSync(logFile, 'w');
+  const child = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const proc = { name, child, logFile, exitCode: undefined };
+  proc.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      proc.exitCode = code ?? signal;
+      children.delete(proc);
+      resolve(proc.exitCode);
+    });
+  });
+  children.add(proc);
+  return proc;
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited after `timeoutMs`. Resolves to its exit code. */
+async function stopProcess(proc, timeoutMs = 15_000) {
+  if (proc.exitCode !== undefined) return proc.exitCode;
+  proc.child.kill('SIGTERM');
+  let timer;
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs, 'timeout')));
+  const result = await Promise.race([proc.exited, timeout]);
+  clearTimeout(timer);
+  if (result !== 'timeout') return result;
+  console.error(`${proc.name} did not exit ${timeoutMs} ms after SIGTERM; sending SIGKILL`);
+  proc.child.kill('SIGKILL');
+  return proc.exited;
+}
+
+// Last resort if the harness itself dies: never leave a server behind holding a port.
+process.on('exit', () => {
+  for (const proc of children) proc.child.kill('SIGKILL');
+});
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+/** Objects are sent as JSON, with a JSON content type unless the caller chose another. */
+function encodeBody(headers = {}, body) {
+  const payload = body === undefined || typeof body === 'string' ? body : JSON.stringify(body);
+  const allHeaders = { ...headers };
+  if (payload !== undefined && !Object.keys(allHeaders).some((h) => h.toLowerCase() === 'content-type')) {
+    allHeaders['content-type'] = 'application/json';
+  }
+  return { payload, allHeaders };
+}
+
+/** One HTTP request on loopback; resolves to { status, headers, body } with body parsed if JSON. */
+function request(url, { method = 'GET', headers = {}, body, timeoutMs = 5_000 } = {}) {
+  assertLoopback(url);
+  const { payload, allHeaders } = encodeBody(headers, body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: allHeaders, timeout: timeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed = text;
+        if (/json/.test(res.headers['content-type'] ?? '')) {
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // Leave it as text; the caller sees what came back.
+          }
+        }
+        resolve({ status: res.statusCode, headers: res.headers, body: parsed });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** Polls until `url` answers 200. Gives up early if the process serving it exits. */
+async function waitForOk(url, { proc, timeoutMs }) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (proc && proc.exitCode !== undefined) {
+      throw new Error(`${proc.name} exited (${proc.exitCode}) before ${url} answered 200`);
+    }
+    try {
+      const res = await request(url, { timeoutMs: 2_000 });
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (error) {
+      last = error.message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last})`);
+}
+
+/** Resident set size in MiB, from /proc where there is one and from ps elsewhere (macOS). */
+function rssMiB(pid) {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (match) return Number(match[1]) / 1024;
+  } catch {
+    // Not Linux, or the process is gone; fall through to ps.
+  }
+  try {
+    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+let clockTicks;
+
+/**
+ * CPU time (user + system) the process has used so far, in ms; Linux only. Per request it shows the
+ * server's own cost, which a busy machine disturbs far less than it disturbs req/s.
+ */
+function cpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+function runAutocannon({ url, method = 'GET', headers, body, connections, duration }) {
+  assertLoopback(url);
+  const { payload, allHeaders } = encodeBody(headers, body);
+  return new Promise((resolve, reject) => {
+    autocannon({ url, method, headers: allHeaders, body: payload, connections, duration }, (error, result) =>
+      error ? reject(error) : resolve(result),
+    );
+  });
+}
+
+/** A throwaway HTTP server on loopback for scenarios that need something to call (an LLM stub, say). */
+function startStubServer(handler) {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(handler);
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, () => {
+      const { port } = server.address();
+      resolve({
+        url: `http://${LOOPBACK}:${port}`,
+        port,
+        close: () =>
+          new Promise((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+module.exports = {
+  LOOPBACK,
+  assertLoopback,
+  freePort,
+  sleep,
+  startNode,
+  stopProcess,
+  tail,
+  request,
+  waitForOk,
+  rssMiB,
+  cpuMs,
+  runAutocannon,
+  startStubServer,
+};

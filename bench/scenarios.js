@@ -1,0 +1,74 @@
+'use strict';
+
+/**
+ * The scenarios bench/run.js measures, in order. Each one:
+ *
+ *   name       shown in the table and the JSON
+ *   target     'baseline' (bare Fastify, bench/baseline-server.js) or 'service' (node dist/main.js)
+ *   method     default GET
+ *   path       request path on the target
+ *   headers    optional, sent with every request
+ *   body       optional; an object is sent as JSON
+ *   needs      optional, e.g. ['redis']: skipped, with the reason printed, unless BENCH_REDIS_URL is set
+ *   minRatio   optional: req/s must reach this share of the baseline's; reported, not enforced
+ *   compareTo  optional: the baseline scenario for the ratio (default: the first baseline scenario)
+ *   setup      optional async (ctx) => ({ headers?, body?, path? }), run once before warm-up. ctx has:
+ *                ctx.serviceUrl, ctx.baselineUrl    e.g. http://127.0.0.1:41234
+ *                ctx.request(url, { method, headers, body })  -> { status, headers, body }
+ *                ctx.startStubServer((req, res) => ...)       -> { url, port, close } (closed at the end)
+ *                ctx.onCleanup(async () => ...)               run after all scenarios, even on failure
+ *                ctx.redisUrl                                 BENCH_REDIS_URL, when given
+ *                ctx.admin                                    { email, password } of the first administrator
+ *              What it returns is merged into the scenario (a bearer token after logging in, say).
+ *
+ * Every request must answer 2xx: any error, timeout or non-2xx response fails the run.
+ *
+ * A later scenario that logs in first would look like:
+ *
+ *   {
+ *     name: 'products list (authenticated)',
+ *     target: 'service',
+ *     path: '/api/v1/products?limit=20',
+ *     setup: async (ctx) => {
+ *       const res = await ctx.request(`${ctx.serviceUrl}/api/v1/auth/login`, {
+ *         method: 'POST',
+ *         body: { email: ctx.admin.email, password: ctx.admin.password },
+ *       });
+ *       if (res.status !== 200) throw new Error(`login failed: HTTP ${res.status}`);
+ *       return { headers: { authorization: `Bearer ${res.body.accessToken}` } };
+ *     },
+ *   }
+ */
+module.exports = [
+  {
+    name: 'baseline: bare Fastify GET /',
+    target: 'baseline',
+    method: 'GET',
+    path: '/',
+  },
+  {
+    name: 'service: GET /health/live',
+    target: 'service',
+    method: 'GET',
+    path: '/health/live',
+    minRatio: 0.7,
+  },
+  {
+    name: 'service: GET /api/v1/auth/me (bearer)',
+    target: 'service',
+    method: 'GET',
+    path: '/api/v1/auth/me',
+    // The whole authenticated pipeline (JWT, session and permission lookup through the 2 s
+    // principal cache, guards, request context), against the cheapest route of the same service.
+    compareTo: 'service: GET /health/live',
+    minRatio: 0.6,
+    setup: async (ctx) => {
+      const res = await ctx.request(`${ctx.serviceUrl}/api/v1/auth/login`, {
+        method: 'POST',
+        body: { email: ctx.admin.email, password: ctx.admin.password },
+      });
+      if (res.status !== 200) throw new Error(`login failed: HTTP ${res.status}`);
+      return { headers: { authorization: `Bearer ${res.body.accessToken}` } };
+    },
+  },
+];
