@@ -22,44 +22,17 @@ export interface StoredAuditEvent {
   readonly hash: string | null;
 }
 
-/** A row about to be inserted: everything the database does not fill in itself. */
-export interface NewAuditEvent {
-  readonly requestId: string | null;
-  readonly actorType: AuditActorType;
-  readonly actorId: string | null;
-  readonly actorLabel: string | null;
-  readonly action: string;
-  readonly resourceType: string | null;
-  readonly resourceId: string | null;
-  readonly outcome: AuditOutcome;
-  readonly httpStatus: number | null;
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  /** Already redacted and capped. */
-  readonly details: Record<string, unknown>;
-}
+/** A row about to be inserted: everything the database does not fill in itself (details already redacted and capped). */
+export type NewAuditEvent = Omit<
+  StoredAuditEvent,
+  'id' | 'occurredAt' | 'chainSeq' | 'sealedAt' | 'prevHash' | 'hash'
+>;
 
 /** What the API answers for one event: camelCase, ISO-8601 UTC timestamps, nulls explicit. */
-export interface AuditEventView {
-  readonly id: number;
+export type AuditEventView = Omit<StoredAuditEvent, 'occurredAt' | 'sealedAt'> & {
   readonly occurredAt: string;
-  readonly requestId: string | null;
-  readonly actorType: AuditActorType;
-  readonly actorId: string | null;
-  readonly actorLabel: string | null;
-  readonly action: string;
-  readonly resourceType: string | null;
-  readonly resourceId: string | null;
-  readonly outcome: AuditOutcome;
-  readonly httpStatus: number | null;
-  readonly ip: string | null;
-  readonly userAgent: string | null;
-  readonly details: Record<string, unknown>;
-  readonly chainSeq: number | null;
   readonly sealedAt: string | null;
-  readonly prevHash: string | null;
-  readonly hash: string | null;
-}
+};
 
 export interface AuditEventPage {
   readonly items: AuditEventView[];
