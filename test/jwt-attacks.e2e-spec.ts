@@ -1,3 +1,7 @@
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import request from 'supertest';
 import { bearer, signIn } from './support/auth';
@@ -75,5 +79,41 @@ describe('access tokens that must be refused', () => {
     const replay = sign({ ...(jwt.decode(tokens.accessToken) as object) });
     await request(server).get('/api/v1/auth/me').set(bearer(tokens.accessToken)).expect(401);
     await request(server).get('/api/v1/auth/me').set(bearer(replay)).expect(401);
+  });
+});
+
+describe('RS256 with key files', () => {
+  it('signs and verifies with the key pair, and refuses an HS256 token keyed with the public key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcp-admin-rs256-'));
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const privateFile = join(dir, 'private.pem');
+    const publicFile = join(dir, 'public.pem');
+    writeFileSync(privateFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
+    const database = await provisionTestDatabase();
+    const testApp = await startTestApp(database, {
+      JWT_ALGORITHM: 'RS256',
+      JWT_SECRET: '',
+      JWT_PRIVATE_KEY_FILE: privateFile,
+      JWT_PUBLIC_KEY_FILE: publicFile,
+    });
+    try {
+      const server = testApp.app.getHttpServer();
+      const tokens = await signIn(testApp.app, TEST_ADMIN.email, TEST_ADMIN.password);
+      expect(jwt.decode(tokens.accessToken, { complete: true })?.header.alg).toBe('RS256');
+      await request(server).get('/api/v1/auth/me').set(bearer(tokens.accessToken)).expect(200);
+
+      // Algorithm confusion: the public key is public, so an HS256 token "signed" with it must fail.
+      const payload = jwt.decode(tokens.accessToken) as object;
+      const forged = `${base64url({ alg: 'HS256', typ: 'JWT' })}.${base64url(payload)}`;
+      const signature = createHmac('sha256', readFileSync(publicFile)).update(forged).digest('base64url');
+      await request(server)
+        .get('/api/v1/auth/me')
+        .set(bearer(`${forged}.${signature}`))
+        .expect(401);
+    } finally {
+      await testApp.close();
+      await database.drop();
+    }
   });
 });
