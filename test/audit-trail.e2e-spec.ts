@@ -219,6 +219,26 @@ describe('audit trail (service level, real database)', () => {
   });
 
   describe('writing', () => {
+    it('groups concurrent writes outside a transaction, and one bad event fails alone', async () => {
+      const writes = Array.from({ length: 30 }, (_, i) =>
+        context.run(() =>
+          audit.record({
+            // Not <resource>.<verb>: the database's CHECK refuses this one event.
+            action: i === 7 ? 'Not A Valid Action' : 'group.write',
+            outcome: 'success',
+            resourceType: 'group',
+            resourceId: `grouped-${i}`,
+          }),
+        ),
+      );
+      const results = await Promise.allSettled(writes);
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([
+        { status: 'rejected', reason: expect.objectContaining({ code: 'AUDIT_UNAVAILABLE' }) },
+      ]);
+      expect(results[7].status).toBe('rejected');
+      expect(await count(`resource_id LIKE 'grouped-%'`)).toBe(29);
+    });
+
     it('joins the caller’s transaction: rolled back together, committed together', async () => {
       const write = (name: string, fail: boolean) =>
         context.run(

@@ -126,12 +126,22 @@ export class AuditRepository {
     return (this.dataSource.options as { poolSize?: number }).poolSize === 1;
   }
 
-  async insert(event: NewAuditEvent): Promise<void> {
+  /**
+   * Several events in one statement (one commit when outside a transaction). Rows keep the order
+   * given; ids follow it.
+   */
+  async insertMany(events: readonly NewAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const columns = 12;
+    const values = events.map((_, row) => {
+      const p = (column: number) => `$${row * columns + column}`;
+      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(12)}::jsonb)`;
+    });
     await this.db.query(
       `INSERT INTO audit_events (request_id, actor_type, actor_id, actor_label, action, resource_type,
          resource_id, outcome, http_status, ip, user_agent, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)`,
-      [
+       VALUES ${values.join(', ')}`,
+      events.flatMap((event) => [
         event.requestId,
         event.actorType,
         event.actorId,
@@ -144,8 +154,12 @@ export class AuditRepository {
         event.ip,
         event.userAgent,
         JSON.stringify(event.details),
-      ],
+      ]),
     );
+  }
+
+  insert(event: NewAuditEvent): Promise<void> {
+    return this.insertMany([event]);
   }
 
   async findById(id: number): Promise<StoredAuditEvent | undefined> {

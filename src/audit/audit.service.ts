@@ -19,6 +19,15 @@ const MAX_LENGTH = {
   userAgent: 512,
 } as const;
 
+/** Events written outside a transaction in the same turn of the event loop share one INSERT. */
+const MAX_BATCH = 500;
+
+interface PendingWrite {
+  readonly row: NewAuditEvent;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 function text(value: string | undefined | null, max: number): string | null {
   if (value === undefined || value === null || value === '') return null;
   return storableText(value).slice(0, max);
@@ -38,6 +47,8 @@ export function auditUnavailable(): ServiceUnavailableError {
 @Injectable()
 export class AuditService {
   private readonly logger = new Logger(AuditService.name);
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
 
   constructor(
     private readonly repository: AuditRepository,
@@ -52,7 +63,8 @@ export class AuditService {
   async record(event: AuditEventInput): Promise<void> {
     const row = this.toRow(event);
     try {
-      await this.repository.insert(row);
+      if (this.txHost.isTransactionActive()) await this.repository.insert(row);
+      else await this.writeGrouped(row);
     } catch (error) {
       throw this.failed(row, error);
     }
@@ -75,11 +87,48 @@ export class AuditService {
       );
     }
     try {
-      // A single INSERT outside any transaction commits by itself: the same guarantee as a
-      // transaction of its own, without the BEGIN/COMMIT round trips.
-      await this.txHost.withoutTransaction(() => this.repository.insert(row));
+      await this.writeGrouped(row);
     } catch (error) {
       throw this.failed(row, error);
+    }
+  }
+
+  /**
+   * Outside any transaction an INSERT commits by itself, so concurrent writers can share one: the
+   * events queued in one turn of the event loop go out as one multi-row INSERT and one commit, and
+   * each caller learns only once its event is committed. Should the shared INSERT fail, each event
+   * is retried alone, so that one bad event cannot take the others down with it.
+   */
+  private writeGrouped(row: NewAuditEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ row, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.pending.splice(0, MAX_BATCH);
+    if (this.pending.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    const insert = (rows: NewAuditEvent[]) =>
+      this.txHost.withoutTransaction(() => this.repository.insertMany(rows));
+    try {
+      await insert(batch.map((write) => write.row));
+      for (const write of batch) write.resolve();
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0].reject(error);
+        return;
+      }
+      for (const write of batch) {
+        await insert([write.row]).then(write.resolve, write.reject);
+      }
     }
   }
 
