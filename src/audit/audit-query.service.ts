@@ -13,23 +13,16 @@ import {
 import { AUDIT_OPTIONS, type AuditOptions } from './audit.options';
 import { AuditRepository } from './audit.repository';
 import { AuditService } from './audit.service';
-import type { AuditOutcome } from './audit.types';
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 500;
 const EXPORT_CHUNK_CHARS = 64 * 1024;
 
 /** Filters as they arrive from the query string (validated by the DTOs): dates as ISO-8601 text. */
-export interface AuditFilterParams {
-  readonly actorId?: string;
-  readonly action?: string;
-  readonly resourceType?: string;
-  readonly resourceId?: string;
-  readonly outcome?: AuditOutcome;
-  readonly requestId?: string;
+export type AuditFilterParams = Omit<AuditEventFilters, 'from' | 'to'> & {
   readonly from?: string;
   readonly to?: string;
-}
+};
 
 export type AuditExportFormat = 'ndjson' | 'csv';
 
