@@ -2,7 +2,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
-import { isPermission } from '../authz/permissions';
+import { assertKnownPermissions } from '../authz/permissions';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../common/app-error';
 import type { Principal } from '../common/request-context';
 import { type ApiKeyRow, ApiKeysRepository } from './api-keys.repository';
@@ -44,10 +44,7 @@ export class ApiKeysService {
     permissions: string[],
     expiresAt: Date | undefined,
   ): Promise<CreatedApiKey> {
-    const unknown = permissions.filter((permission) => !isPermission(permission));
-    if (unknown.length > 0) {
-      throw new BadRequestError('UNKNOWN_PERMISSION', `No such permission: ${unknown.join(', ')}.`);
-    }
+    assertKnownPermissions(permissions);
     const beyond = permissions.filter((permission) => !creator.permissions.has(permission));
     if (beyond.length > 0) {
       throw new ForbiddenError(

@@ -1,3 +1,5 @@
+import { BadRequestError } from '../common/app-error';
+
 /**
  * The permission registry and the built-in roles. Code checks permissions, never role names; this
  * file is the only place that says which permissions exist and what each built-in role holds.
@@ -41,6 +43,18 @@ export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[];
 
 export function isPermission(value: string): value is Permission {
   return Object.hasOwn(PERMISSIONS, value);
+}
+
+/** 400 UNKNOWN_PERMISSION naming every name that is not in the registry. */
+export function assertKnownPermissions(permissions: readonly string[]): void {
+  const unknown = permissions.filter((permission) => !isPermission(permission));
+  if (unknown.length > 0) {
+    throw new BadRequestError(
+      'UNKNOWN_PERMISSION',
+      `No such permission: ${unknown.join(', ')}.`,
+      unknown.map((permission) => ({ field: 'permissions', issue: `unknown permission ${permission}` })),
+    );
+  }
 }
 
 const READS = ALL_PERMISSIONS.filter((p) => p.endsWith(':read'));

@@ -3,8 +3,8 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { PrincipalsService } from '../auth/principals.service';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../common/app-error';
-import { BUILT_IN_ROLES, isPermission, PERMISSIONS } from './permissions';
+import { ConflictError, ForbiddenError, NotFoundError } from '../common/app-error';
+import { assertKnownPermissions, BUILT_IN_ROLES, PERMISSIONS } from './permissions';
 import { type RoleRow, RolesRepository } from './roles.repository';
 
 export interface RoleResponse {
@@ -49,7 +49,7 @@ export class RolesService {
   }
 
   async create(name: string, description: string, permissions: string[]): Promise<RoleResponse> {
-    checkPermissions(permissions);
+    assertKnownPermissions(permissions);
     return this.txHost.withTransaction(async () => {
       if (!(await this.roles.insert(name, description, false))) {
         throw new ConflictError('ROLE_EXISTS', 'A role with this name already exists.', [
@@ -73,7 +73,7 @@ export class RolesService {
     name: string,
     changes: { description?: string; permissions?: string[] },
   ): Promise<RoleResponse> {
-    if (changes.permissions !== undefined) checkPermissions(changes.permissions);
+    if (changes.permissions !== undefined) assertKnownPermissions(changes.permissions);
     const role = await this.txHost.withTransaction(async () => {
       const existing = await this.require(name);
       if (existing.builtIn) throw new ForbiddenError('ROLE_BUILT_IN', 'Built-in roles cannot be changed.');
@@ -113,17 +113,6 @@ export class RolesService {
     const role = await this.roles.find(name);
     if (role === undefined) throw new NotFoundError('ROLE_NOT_FOUND', 'No such role.');
     return role;
-  }
-}
-
-function checkPermissions(permissions: string[]): void {
-  const unknown = permissions.filter((permission) => !isPermission(permission));
-  if (unknown.length > 0) {
-    throw new BadRequestError(
-      'UNKNOWN_PERMISSION',
-      `No such permission: ${unknown.join(', ')}.`,
-      unknown.map((permission) => ({ field: 'permissions', issue: `unknown permission ${permission}` })),
-    );
   }
 }
 
