@@ -13,6 +13,9 @@ import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { DocsModule } from './docs/docs.module';
+import { PromptsModule } from './prompts/prompts.module';
+import { SchemaModule } from './schema/schema.module';
+import { TaxonomyModule } from './taxonomy/taxonomy.module';
 import { createRootLogger, loggerOptions, ROOT_LOGGER } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -47,6 +50,9 @@ export class AppModule {
         AuditModule,
         AuthModule,
         DocsModule,
+        TaxonomyModule,
+        SchemaModule,
+        PromptsModule,
         ...(options.imports ?? []),
       ],
       providers: [
