@@ -12,7 +12,11 @@ import { createValidationPipe } from './common/validation';
 import type { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { CatalogModule } from './catalog/catalog.module';
+import { ChangesModule } from './changes/changes.module';
 import { DocsModule } from './docs/docs.module';
+import { IdempotencyModule } from './idempotency/idempotency.module';
+import { JobsModule } from './jobs/jobs.module';
 import { PromptsModule } from './prompts/prompts.module';
 import { SchemaModule } from './schema/schema.module';
 import { TaxonomyModule } from './taxonomy/taxonomy.module';
@@ -50,7 +54,11 @@ export class AppModule {
         AuditModule,
         AuthModule,
         DocsModule,
+        JobsModule,
+        IdempotencyModule,
         TaxonomyModule,
+        CatalogModule,
+        ChangesModule,
         SchemaModule,
         PromptsModule,
         ...(options.imports ?? []),

@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoBaseLogger } from 'pino';
 import { AppModule } from './app.module';
 import { BadRequestError } from './common/app-error';
+import { registerLargeBodyRoutes } from './common/large-body';
 import { generateRequestId } from './common/request-id';
 import type { AppConfig } from './config/app-config';
 import { buildOpenApiDocument, OpenApiDocumentHolder } from './docs/openapi';
@@ -83,6 +84,8 @@ export async function createApp(
       else done(null, value);
     });
   });
+
+  registerLargeBodyRoutes(fastify, config.http.importBodyLimitBytes);
 
   const metrics = app.get(MetricsService);
   liveness.observeWith(metrics);

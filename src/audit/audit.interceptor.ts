@@ -12,6 +12,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
 import { toErrorResponse } from '../common/error-response';
+import { RequestContext } from '../common/request-context';
 import { AuditService } from './audit.service';
 import { type AuditedOptions, auditMetadataOf } from './audited.decorator';
 
@@ -35,6 +36,7 @@ export class AuditInterceptor implements NestInterceptor {
     private readonly reflector: Reflector,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly audit: AuditService,
+    private readonly context: RequestContext,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -59,6 +61,7 @@ export class AuditInterceptor implements NestInterceptor {
     let successEventFailed = false;
     try {
       return await this.txHost.withTransaction(async (): Promise<unknown> => {
+        this.context.beginAuditDetails();
         // next.handle() binds the handler to the async context it is called in (Nest wraps it in
         // AsyncResource.bind), so it must be called here, inside the transaction's context.
         const result: unknown = await lastValueFrom(next.handle() as Observable<unknown>, {
@@ -71,6 +74,7 @@ export class AuditInterceptor implements NestInterceptor {
             resourceType: options.resourceType,
             resourceId: this.resourceId(options, result, request),
             httpStatus: status,
+            details: this.context.auditDetails,
           });
         } catch (error) {
           successEventFailed = true;

@@ -42,6 +42,9 @@ export class ConflictError extends AppError {
 export class PreconditionFailedError extends AppError {
   readonly status = 412;
 }
+export class UnsupportedMediaTypeError extends AppError {
+  readonly status = 415;
+}
 export class PreconditionRequiredError extends AppError {
   readonly status = 428;
 }

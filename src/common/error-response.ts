@@ -66,7 +66,8 @@ export function toErrorResponse(exception: unknown): ErrorResponse {
       message: exception.message,
       details: exception.details,
       headers: exception.headers,
-      unexpected: exception.status >= 500 && exception.status !== 503 && exception.status !== 504,
+      // 502-504 are an upstream's or the database's doing, explained in the envelope: logged as warnings.
+      unexpected: exception.status >= 500 && ![502, 503, 504].includes(exception.status),
     };
   }
   if (exception instanceof ThrottlerException) return fromStatus(429);

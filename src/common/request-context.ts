@@ -28,6 +28,7 @@ export interface ClientInfo {
 interface RequestContextStore extends ClsStore {
   principal?: Principal;
   client?: ClientInfo;
+  auditDetails?: Record<string, unknown>;
 }
 
 /**
@@ -57,6 +58,27 @@ export class RequestContext {
 
   setClient(client: ClientInfo): void {
     this.cls.set('client', client);
+  }
+
+  /**
+   * Details for the success event of an @Audited route (what exactly changed), added by the service
+   * doing the work; the audit interceptor attaches them to the event it records.
+   */
+  addAuditDetails(details: Record<string, unknown>): void {
+    if (!this.cls.isActive()) return;
+    // Mutated in place: nested units of work (transactions) run in child contexts that share it.
+    const bag = this.cls.get('auditDetails');
+    if (bag === undefined) this.cls.set('auditDetails', { ...details });
+    else Object.assign(bag, details);
+  }
+
+  /** Starts an empty set of audit details that units of work nested in this context add to. */
+  beginAuditDetails(): void {
+    if (this.cls.isActive()) this.cls.set('auditDetails', {});
+  }
+
+  get auditDetails(): Record<string, unknown> | undefined {
+    return this.cls.isActive() ? this.cls.get('auditDetails') : undefined;
   }
 
   /** Runs `work` in a fresh context (a job, a CLI command, an MCP message outside an HTTP request). */
