@@ -2,6 +2,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { DATA_NOTICE } from '../src/prompts/prompt-renderer';
 import { PROMPT_TASKS } from '../src/prompts/prompt-tasks';
+import { PromptsService } from '../src/prompts/prompts.service';
 import { bearer, createUser, signIn } from './support/auth';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
@@ -369,6 +370,38 @@ describe('prompt templates over HTTP', () => {
       const results = await Promise.all(Array.from({ length: 4 }, () => create('raced')));
       expect(results.map((res) => res.status).sort()).toEqual([201, 409, 409, 409]);
       expect(await rowsOf('raced')).toEqual([{ version: 1, active: true }]);
+    });
+  });
+
+  describe('PromptsService.renderForTask (for pipelines)', () => {
+    const product = {
+      id: 7,
+      handle: 'mug',
+      title: 'Mug',
+      bodyHtml: null,
+      vendor: null,
+      productType: null,
+      tags: ['kitchen'],
+      category: null,
+      normalizedCategory: null,
+      seoTitle: null,
+      seoDescription: null,
+      seoKeywords: [],
+    };
+
+    it('renders the active version of the prompt named after the task, or of a named prompt of that task', async () => {
+      const prompts = testApp.app.get(PromptsService);
+      const byTask = await prompts.renderForTask('tag_optimization', product);
+      expect(byTask).toMatchObject({ name: 'tag_optimization', version: 1, task: 'tag_optimization' });
+      expect(byTask.user).toContain('<product_data field="tags">\nkitchen\n</product_data>');
+      const named = await prompts.renderForTask('content_rewriting', product, 'versioned');
+      expect(named).toMatchObject({ name: 'versioned', version: 1 });
+      await expect(prompts.renderForTask('schema_analysis', product, 'versioned')).rejects.toMatchObject({
+        code: 'PROMPT_TASK_MISMATCH',
+      });
+      await expect(prompts.renderForTask('schema_analysis', product, 'missing')).rejects.toMatchObject({
+        code: 'PROMPT_NOT_FOUND',
+      });
     });
   });
 

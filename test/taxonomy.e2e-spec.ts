@@ -104,23 +104,28 @@ describe('taxonomy over HTTP', () => {
   });
 
   it.each([
-    ['/api/v1/taxonomy/search', 'q'],
-    ['/api/v1/taxonomy/search?q=', 'q'],
-    [`/api/v1/taxonomy/search?q=${'a'.repeat(201)}`, 'q'],
-    ['/api/v1/taxonomy/search?q=lamp&q=sofa', 'q'],
-    ['/api/v1/taxonomy/search?q=lamp&limit=51', 'limit'],
-    ['/api/v1/taxonomy/search?q=lamp&limit=0', 'limit'],
-    ['/api/v1/taxonomy/search?q=lamp&limit=ten', 'limit'],
-    ['/api/v1/taxonomy/search?q=lamp&sort=name', 'sort'],
-    ['/api/v1/taxonomy/tree?depth=0', 'depth'],
-    ['/api/v1/taxonomy/tree?depth=11', 'depth'],
-    ['/api/v1/taxonomy/tree?depth=1.5', 'depth'],
-    ['/api/v1/taxonomy/tree?root=', 'root'],
-    [`/api/v1/taxonomy/tree?root=${'x'.repeat(501)}`, 'root'],
-  ])('answers 400 VALIDATION_FAILED to %s', async (path, field) => {
+    ['no q', '/api/v1/taxonomy/search', 'q'],
+    ['an empty q', '/api/v1/taxonomy/search?q=', 'q'],
+    ['a q of 201 characters', `/api/v1/taxonomy/search?q=${'a'.repeat(201)}`, 'q'],
+    ['a repeated q', '/api/v1/taxonomy/search?q=lamp&q=sofa', 'q'],
+    ['a limit above the cap', '/api/v1/taxonomy/search?q=lamp&limit=51', 'limit'],
+    ['a limit of 0', '/api/v1/taxonomy/search?q=lamp&limit=0', 'limit'],
+    ['a limit that is no number', '/api/v1/taxonomy/search?q=lamp&limit=ten', 'limit'],
+    ['an unknown search parameter', '/api/v1/taxonomy/search?q=lamp&sort=name', 'sort'],
+    ['a depth of 0', '/api/v1/taxonomy/tree?depth=0', 'depth'],
+    ['a depth above 10', '/api/v1/taxonomy/tree?depth=11', 'depth'],
+    ['a fractional depth', '/api/v1/taxonomy/tree?depth=1.5', 'depth'],
+    ['an empty root', '/api/v1/taxonomy/tree?root=', 'root'],
+    ['a root of 501 characters', `/api/v1/taxonomy/tree?root=${'x'.repeat(501)}`, 'root'],
+  ])('answers 400 VALIDATION_FAILED to %s', async (_label, path, field) => {
     const res = await get(path).expect(400);
     expect(res.body.error.code).toBe('VALIDATION_FAILED');
     expect(res.body.error.details).toContainEqual(expect.objectContaining({ field }));
+  });
+
+  it('reads a malformed percent escape as plain text', async () => {
+    const res = await get('/api/v1/taxonomy/search?q=lamps%').expect(200);
+    expect(res.body.items[0].id).toBe('Home & Garden > Lighting > Lamps');
   });
 
   it('requires taxonomy:read on every route', async () => {

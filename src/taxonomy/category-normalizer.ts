@@ -108,9 +108,8 @@ export class CategoryNormalizer {
   private readonly postings = new Map<string, number[]>();
   /** Inverse document frequency of each stem over node names: rare words discriminate. */
   private readonly idf = new Map<string, number>();
-  private readonly pathIndex = new Map<string, TaxonomyNode>();
 
-  constructor(taxonomy: Taxonomy) {
+  constructor(private readonly taxonomy: Taxonomy) {
     const models: NodeModel[] = [];
     for (const node of taxonomy.nodes) {
       const alternatives = nameAlternatives(node.name);
@@ -137,7 +136,6 @@ export class CategoryNormalizer {
         if (posting === undefined) this.postings.set(word, [node.index]);
         else posting.push(node.index);
       }
-      this.pathIndex.set(foldPath(node.id), node);
     }
     this.models = models;
     for (const [word, posting] of this.postings) {
@@ -201,7 +199,7 @@ export class CategoryNormalizer {
     const found: TaxonomyNode[] = [];
     for (const text of [productType, ...tags.map((tag) => splitTag(tag).value)]) {
       if (!text.includes('>')) continue;
-      const node = this.pathIndex.get(foldPath(text));
+      const node = this.taxonomy.find(text);
       if (node !== undefined) found.push(node);
     }
     if (found.length === 0) return undefined;
@@ -306,13 +304,6 @@ export class CategoryNormalizer {
     }
     return best;
   }
-}
-
-function foldPath(path: string): string {
-  return fold(path)
-    .split('>')
-    .map((segment) => segment.trim().replace(/\s+/g, ' '))
-    .join('>');
 }
 
 function clip(text: string | null | undefined): string {
