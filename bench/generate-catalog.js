@@ -10,8 +10,40 @@ const { createWriteStream } = require('node:fs');
 const { createGzip } = require('node:zlib');
 const { pipeline, Readable } = require('node:stream');
 
-const ADJECTIVES = ['Classic', 'Modern', 'Rustic', 'Compact', 'Deluxe', 'Vintage', 'Ergonomic', 'Portable', 'Premium', 'Everyday', 'Nordic', 'Industrial', 'Handmade', 'Organic', 'Smart'];
-const MATERIALS = ['Oak', 'Walnut', 'Steel', 'Cotton', 'Linen', 'Leather', 'Ceramic', 'Glass', 'Bamboo', 'Wool', 'Aluminium', 'Marble', 'Velvet', 'Rattan', 'Brass'];
+const ADJECTIVES = [
+  'Classic',
+  'Modern',
+  'Rustic',
+  'Compact',
+  'Deluxe',
+  'Vintage',
+  'Ergonomic',
+  'Portable',
+  'Premium',
+  'Everyday',
+  'Nordic',
+  'Industrial',
+  'Handmade',
+  'Organic',
+  'Smart',
+];
+const MATERIALS = [
+  'Oak',
+  'Walnut',
+  'Steel',
+  'Cotton',
+  'Linen',
+  'Leather',
+  'Ceramic',
+  'Glass',
+  'Bamboo',
+  'Wool',
+  'Aluminium',
+  'Marble',
+  'Velvet',
+  'Rattan',
+  'Brass',
+];
 const PRODUCTS = [
   ['Floor Lamp', 'Lighting/Lamps/Floor Lamps'],
   ['Table Lamp', 'Lighting/Lamps/Table Lamps'],
@@ -35,8 +67,14 @@ const PRODUCTS = [
   ['Planter', 'Garden/Planters'],
 ];
 const COLOURS = ['Black', 'White', 'Grey', 'Blue', 'Green', 'Red', 'Natural', 'Navy', 'Cream', 'Olive'];
-const VENDORS = Array.from({ length: 50 }, (_, i) => `Vendor ${String.fromCharCode(65 + (i % 26))}${Math.floor(i / 26) + 1}`);
-const WORDS = 'durable comfortable stylish timeless sustainable sturdy lightweight elegant versatile practical crafted designed finish texture warm bright space home room everyday quality detail'.split(' ');
+const VENDORS = Array.from(
+  { length: 50 },
+  (_, i) => `Vendor ${String.fromCharCode(65 + (i % 26))}${Math.floor(i / 26) + 1}`,
+);
+const WORDS =
+  'durable comfortable stylish timeless sustainable sturdy lightweight elegant versatile practical crafted designed finish texture warm bright space home room everyday quality detail'.split(
+    ' ',
+  );
 
 /** mulberry32: small, fast, deterministic. */
 function rng(seed) {
@@ -79,7 +117,14 @@ function product(index, random) {
     updated_at: created,
     vendor: pick(VENDORS),
     product_type: type,
-    tags: [...new Set([`Material: ${pick(MATERIALS)}`, `Style: ${pick(ADJECTIVES)}`, noun, ...colours.map((c) => `Color: ${c}`)])],
+    tags: [
+      ...new Set([
+        `Material: ${pick(MATERIALS)}`,
+        `Style: ${pick(ADJECTIVES)}`,
+        noun,
+        ...colours.map((c) => `Color: ${c}`),
+      ]),
+    ],
     variants: colours.map((colour, i) => ({
       id: id * 100 + i,
       title: colour,
@@ -119,7 +164,11 @@ function main() {
     process.stderr.write('usage: generate-catalog.js --count N --out FILE(.ndjson|.ndjson.gz) [--seed S]\n');
     process.exit(2);
   }
-  const stages = [Readable.from(products(count, seed)), ...(out.endsWith('.gz') ? [createGzip()] : []), createWriteStream(out)];
+  const stages = [
+    Readable.from(products(count, seed)),
+    ...(out.endsWith('.gz') ? [createGzip()] : []),
+    createWriteStream(out),
+  ];
   pipeline(stages, (error) => {
     if (error) {
       process.stderr.write(`${error.message}\n`);

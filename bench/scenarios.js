@@ -39,6 +39,48 @@
  *     },
  *   }
  */
+const { products } = require('./generate-catalog');
+
+/** Products the catalogue scenarios run over (a generated, deterministic catalogue). */
+const CATALOG_SIZE = 10_000;
+let catalog;
+
+/**
+ * Logs in and imports the generated catalogue over HTTP once (NDJSON, waiting for the import job),
+ * for every catalogue scenario; answers the bearer header.
+ */
+function loadCatalog(ctx) {
+  catalog ??= (async () => {
+    const login = await ctx.request(`${ctx.serviceUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      body: { email: ctx.admin.email, password: ctx.admin.password },
+    });
+    if (login.status !== 200) throw new Error(`login failed: HTTP ${login.status}`);
+    const headers = { authorization: `Bearer ${login.body.accessToken}` };
+    const started = await ctx.request(`${ctx.serviceUrl}/api/v1/catalog/imports`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-ndjson' },
+      body: [...products(CATALOG_SIZE, 42)].join(''),
+      timeoutMs: 300_000,
+    });
+    if (started.status !== 202) throw new Error(`catalogue import failed: HTTP ${started.status}`);
+    const began = Date.now();
+    for (;;) {
+      const status = await ctx.request(`${ctx.serviceUrl}${started.headers.location}`, { headers });
+      if (status.body.status === 'completed') break;
+      if (status.body.status !== 'queued' && status.body.status !== 'running') {
+        throw new Error(`catalogue import ended ${status.body.status}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    process.stdout.write(
+      `  (imported ${CATALOG_SIZE} products over HTTP in ${((Date.now() - began) / 1000).toFixed(1)} s)\n`,
+    );
+    return headers;
+  })();
+  return catalog;
+}
+
 module.exports = [
   {
     name: 'baseline: bare Fastify GET /',
@@ -70,5 +112,19 @@ module.exports = [
       if (res.status !== 200) throw new Error(`login failed: HTTP ${res.status}`);
       return { headers: { authorization: `Bearer ${res.body.accessToken}` } };
     },
+  },
+  {
+    name: 'service: GET /api/v1/products?limit=50 (10k catalogue)',
+    target: 'service',
+    path: '/api/v1/products?limit=50',
+    compareTo: 'service: GET /health/live',
+    setup: async (ctx) => ({ headers: await loadCatalog(ctx) }),
+  },
+  {
+    name: 'service: GET /api/v1/products?q=oak+lamp&limit=50 (10k catalogue)',
+    target: 'service',
+    path: '/api/v1/products?q=oak+lamp&limit=50',
+    compareTo: 'service: GET /health/live',
+    setup: async (ctx) => ({ headers: await loadCatalog(ctx) }),
   },
 ];

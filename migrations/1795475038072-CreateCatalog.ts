@@ -176,7 +176,9 @@ export class CreateCatalog1795475038072 implements MigrationInterface {
         started_at timestamptz,
         finished_at timestamptz
       )`);
-    await queryRunner.query('CREATE INDEX catalog_imports_created_at_idx ON catalog_imports (created_at DESC)');
+    await queryRunner.query(
+      'CREATE INDEX catalog_imports_created_at_idx ON catalog_imports (created_at DESC)',
+    );
 
     await queryRunner.query(`
       CREATE TABLE idempotency_keys (

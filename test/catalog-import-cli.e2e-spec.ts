@@ -57,9 +57,13 @@ describe('catalog:import CLI', () => {
     const first = await run(file);
     expect(first.err).toEqual([]);
     expect(first.code).toBe(0);
-    expect(first.out[0]).toBe('Imported 1 products from 1 file(s): 1 created, 0 updated, 0 unchanged, 0 rejected.');
+    expect(first.out[0]).toBe(
+      'Imported 1 products from 1 file(s): 1 created, 0 updated, 0 unchanged, 0 rejected.',
+    );
     const again = await run(file);
-    expect(again.out[0]).toBe('Imported 1 products from 1 file(s): 0 created, 0 updated, 1 unchanged, 0 rejected.');
+    expect(again.out[0]).toBe(
+      'Imported 1 products from 1 file(s): 0 created, 0 updated, 1 unchanged, 0 rejected.',
+    );
   });
 
   it('reads every accepted shape, gzip included, from a directory, and reports bad records', async () => {
@@ -73,16 +77,26 @@ describe('catalog:import CLI', () => {
       ...extra,
     });
     writeFileSync(join(sub, 'a-document.json'), JSON.stringify({ products: [make(11), make(12)] }, null, 2));
-    writeFileSync(join(sub, 'b-array.json.gz'), gzipSync(JSON.stringify([make(13), make(14, { title: '' })])));
-    writeFileSync(join(sub, 'c-lines.ndjson'), `${JSON.stringify(make(15))}\n{"id": 16,\n${JSON.stringify(make(17))}\n`);
+    writeFileSync(
+      join(sub, 'b-array.json.gz'),
+      gzipSync(JSON.stringify([make(13), make(14, { title: '' })])),
+    );
+    writeFileSync(
+      join(sub, 'c-lines.ndjson'),
+      `${JSON.stringify(make(15))}\n{"id": 16,\n${JSON.stringify(make(17))}\n`,
+    );
     writeFileSync(join(sub, 'd-pretty.json'), JSON.stringify(make(18), null, 2));
     writeFileSync(join(sub, 'e-broken.json'), '[{"id": 19, "title": "x", "handle": "x"}, {"id": ');
     writeFileSync(join(sub, 'notes.txt'), 'ignored');
     const result = await run(sub);
     expect(result.code).toBe(3);
-    expect(result.out[0]).toBe('Imported 10 products from 5 file(s): 7 created, 0 updated, 0 unchanged, 3 rejected.');
+    expect(result.out[0]).toBe(
+      'Imported 10 products from 5 file(s): 7 created, 0 updated, 0 unchanged, 3 rejected.',
+    );
     expect(result.out.slice(1).join('\n')).toMatch(/b-array\.json\.gz #2 \(id 14\): title: is required/);
-    expect(result.out.slice(1).join('\n')).toMatch(/c-lines\.ndjson #2: c-lines\.ndjson line 2: not valid JSON/);
+    expect(result.out.slice(1).join('\n')).toMatch(
+      /c-lines\.ndjson #2: c-lines\.ndjson line 2: not valid JSON/,
+    );
     expect(result.out.slice(1).join('\n')).toMatch(/e-broken\.json #2: e-broken\.json: not valid JSON/);
     const rows = await sql<{ id: string }>('SELECT id FROM products WHERE id BETWEEN 11 AND 19 ORDER BY id');
     expect(rows.map((r) => Number(r.id))).toEqual([11, 12, 13, 15, 17, 18, 19]);
@@ -96,20 +110,35 @@ describe('catalog:import CLI', () => {
     expect((await run(join(dir, 'missing.json'))).code).toBe(2);
   });
 
-  (TEST_DATABASE_URL ? describe : describe.skip)('a generated catalogue of 10k products (PostgreSQL server)', () => {
-    it('imports 10k products, and a re-import reports every one unchanged', async () => {
-      const file = join(dir, 'catalog-10k.ndjson.gz');
-      execFileSync(process.execPath, [join(__dirname, '..', 'bench', 'generate-catalog.js'), '--count', '10000', '--out', file]);
-      const first = await run(file);
-      expect(first.out[0]).toBe('Imported 10000 products from 1 file(s): 10000 created, 0 updated, 0 unchanged, 0 rejected.');
-      const again = await run(file);
-      expect(again.out[0]).toBe('Imported 10000 products from 1 file(s): 0 created, 0 updated, 10000 unchanged, 0 rejected.');
-      const [{ count }] = await sql<{ count: string }>('SELECT count(*) FROM products WHERE id > 7000000000');
-      expect(Number(count)).toBe(10_000);
-      const [{ variants }] = await sql<{ variants: string }>(
-        'SELECT count(*) AS variants FROM variants WHERE product_id > 7000000000',
-      );
-      expect(Number(variants)).toBeGreaterThan(10_000);
-    }, 300_000);
-  });
+  (TEST_DATABASE_URL ? describe : describe.skip)(
+    'a generated catalogue of 10k products (PostgreSQL server)',
+    () => {
+      it('imports 10k products, and a re-import reports every one unchanged', async () => {
+        const file = join(dir, 'catalog-10k.ndjson.gz');
+        execFileSync(process.execPath, [
+          join(__dirname, '..', 'bench', 'generate-catalog.js'),
+          '--count',
+          '10000',
+          '--out',
+          file,
+        ]);
+        const first = await run(file);
+        expect(first.out[0]).toBe(
+          'Imported 10000 products from 1 file(s): 10000 created, 0 updated, 0 unchanged, 0 rejected.',
+        );
+        const again = await run(file);
+        expect(again.out[0]).toBe(
+          'Imported 10000 products from 1 file(s): 0 created, 0 updated, 10000 unchanged, 0 rejected.',
+        );
+        const [{ count }] = await sql<{ count: string }>(
+          'SELECT count(*) FROM products WHERE id > 7000000000',
+        );
+        expect(Number(count)).toBe(10_000);
+        const [{ variants }] = await sql<{ variants: string }>(
+          'SELECT count(*) AS variants FROM variants WHERE product_id > 7000000000',
+        );
+        expect(Number(variants)).toBeGreaterThan(10_000);
+      }, 300_000);
+    },
+  );
 });

@@ -36,7 +36,11 @@ describe('Catalogue, imports and change review', () => {
 
   const http = () => request(app.getHttpServer());
 
-  async function importAndWait(body: unknown, headers: Record<string, string> = {}, type = 'application/json') {
+  async function importAndWait(
+    body: unknown,
+    headers: Record<string, string> = {},
+    type = 'application/json',
+  ) {
     const started = await http()
       .post('/api/v1/catalog/imports')
       .set(auth)
@@ -46,7 +50,7 @@ describe('Catalogue, imports and change review', () => {
       .expect(202);
     expect(started.headers.location).toBe(`/api/v1/catalog/imports/${started.body.id}`);
     for (let attempt = 0; attempt < 200; attempt++) {
-      const status = await http().get(started.headers.location as string).set(auth).expect(200);
+      const status = await http().get(started.headers.location).set(auth).expect(200);
       if (!['queued', 'running'].includes(status.body.status as string)) return status.body as ImportStatus;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -98,7 +102,11 @@ describe('Catalogue, imports and change review', () => {
         expect.objectContaining({ name: 'Finish', values: expect.arrayContaining(['Black', 'Cream']) }),
       ]);
       expect(detail.body.tags).toContain('Primary: Floor Lamp');
-      expect(detail.body.variants[0]).toMatchObject({ id: 3290425605, price: '959.40', imageId: 27928674500653 });
+      expect(detail.body.variants[0]).toMatchObject({
+        id: 3290425605,
+        price: '959.40',
+        imageId: 27928674500653,
+      });
       expect(detail.body.normalizedCategory).toMatch(/Lighting/);
     });
 
@@ -127,22 +135,37 @@ describe('Catalogue, imports and change review', () => {
       await http()
         .patch('/api/v1/products/601')
         .set(auth)
-        .set('if-match', before.headers.etag as string)
+        .set('if-match', before.headers.etag)
         .send({ seoTitle: 'Oak table', title: 'Edited here' })
         .expect(200);
-      const result = await importAndWait({ products: [product(601, { vendor: 'Oak & Co', body_html: '<p>New</p>' })] });
+      const result = await importAndWait({
+        products: [product(601, { vendor: 'Oak & Co', body_html: '<p>New</p>' })],
+      });
       expect(result.summary).toEqual({ created: 0, updated: 1, unchanged: 0, rejected: 0 });
       const after = await http().get('/api/v1/products/601').set(auth).expect(200);
-      expect(after.body).toMatchObject({ vendor: 'Oak & Co', bodyHtml: '<p>New</p>', title: 'Edited here', seoTitle: 'Oak table' });
+      expect(after.body).toMatchObject({
+        vendor: 'Oak & Co',
+        bodyHtml: '<p>New</p>',
+        title: 'Edited here',
+        seoTitle: 'Oak table',
+      });
       const changes = await http().get('/api/v1/changes?productId=601&source=import').set(auth).expect(200);
-      expect(changes.body.items.map((c: { field: string }) => c.field).sort()).toEqual(['bodyHtml', 'vendor']);
+      expect(changes.body.items.map((c: { field: string }) => c.field).sort()).toEqual([
+        'bodyHtml',
+        'vendor',
+      ]);
       expect(changes.body.items[0]).toMatchObject({ status: 'applied', source: 'import' });
     });
 
     it('honours Idempotency-Key', async () => {
       const body = JSON.stringify({ products: [product(701)] });
       const send = (payload: string) =>
-        http().post('/api/v1/catalog/imports').set(auth).set('idempotency-key', 'key-701').set('content-type', 'application/json').send(payload);
+        http()
+          .post('/api/v1/catalog/imports')
+          .set(auth)
+          .set('idempotency-key', 'key-701')
+          .set('content-type', 'application/json')
+          .send(payload);
       const first = await send(body).expect(202);
       const second = await send(body).expect(202);
       expect(second.body).toEqual(first.body);
@@ -152,12 +175,14 @@ describe('Catalogue, imports and change review', () => {
     });
 
     it('refuses empty and malformed import bodies', async () => {
-      expect((await http().post('/api/v1/catalog/imports').set(auth).send({ products: [] }).expect(400)).body.error.code).toBe(
-        'IMPORT_EMPTY',
-      );
-      expect((await http().post('/api/v1/catalog/imports').set(auth).send({ items: [] }).expect(400)).body.error.code).toBe(
-        'VALIDATION_FAILED',
-      );
+      expect(
+        (await http().post('/api/v1/catalog/imports').set(auth).send({ products: [] }).expect(400)).body.error
+          .code,
+      ).toBe('IMPORT_EMPTY');
+      expect(
+        (await http().post('/api/v1/catalog/imports').set(auth).send({ items: [] }).expect(400)).body.error
+          .code,
+      ).toBe('VALIDATION_FAILED');
       await http()
         .post('/api/v1/auth/login')
         .set('content-type', 'application/x-ndjson')
@@ -182,7 +207,10 @@ describe('Catalogue, imports and change review', () => {
       expect(page.body).toMatchObject({ page: 1, limit: 2 });
       expect(page.body.items).toHaveLength(2);
       expect(page.body.total).toBeGreaterThanOrEqual(8);
-      const byVendor = await http().get('/api/v1/products?vendor=Shelfmakers&sort=title&order=desc').set(auth).expect(200);
+      const byVendor = await http()
+        .get('/api/v1/products?vendor=Shelfmakers&sort=title&order=desc')
+        .set(auth)
+        .expect(200);
       expect(byVendor.body.items.map((p: { id: number }) => p.id)).toEqual([801, 802]);
       const byTag = await http().get('/api/v1/products?tag=Walnut').set(auth).expect(200);
       expect(byTag.body.items.map((p: { id: number }) => p.id)).toEqual([801]);
@@ -206,7 +234,11 @@ describe('Catalogue, imports and change review', () => {
       const seen: number[] = [];
       let cursor = '';
       for (let i = 0; i < 50; i++) {
-        const res = await http().get('/api/v1/products').query({ cursor, limit: 3, sort: 'title' }).set(auth).expect(200);
+        const res = await http()
+          .get('/api/v1/products')
+          .query({ cursor, limit: 3, sort: 'title' })
+          .set(auth)
+          .expect(200);
         seen.push(...res.body.items.map((p: { id: number }) => p.id));
         if (res.body.nextCursor === null) break;
         cursor = res.body.nextCursor as string;
@@ -225,14 +257,22 @@ describe('Catalogue, imports and change review', () => {
     it('needs If-Match (428), refuses a stale one (412), sanitises HTML, records changes and audit in one go', async () => {
       const missing = await http().patch('/api/v1/products/901').set(auth).send({ title: 'X' }).expect(428);
       expect(missing.body.error.code).toBe('IF_MATCH_REQUIRED');
-      const stale = await http().patch('/api/v1/products/901').set(auth).set('if-match', '"v7"').send({ title: 'X' }).expect(412);
+      const stale = await http()
+        .patch('/api/v1/products/901')
+        .set(auth)
+        .set('if-match', '"v7"')
+        .send({ title: 'X' })
+        .expect(412);
       expect(stale.body.error.code).toBe('VERSION_MISMATCH');
 
       const res = await http()
         .patch('/api/v1/products/901')
         .set(auth)
         .set('if-match', '"v1"')
-        .send({ bodyHtml: '<p>Safe</p><script>alert(1)</script><img src=x onerror=alert(1)>', tags: ['New', 'new', ' Other '] })
+        .send({
+          bodyHtml: '<p>Safe</p><script>alert(1)</script><img src=x onerror=alert(1)>',
+          tags: ['New', 'new', ' Other '],
+        })
         .expect(200);
       expect(res.headers.etag).toBe('"v2"');
       expect(res.body.bodyHtml).toBe('<p>Safe</p><img src="x" />');
@@ -241,7 +281,7 @@ describe('Catalogue, imports and change review', () => {
       const changes = await http().get('/api/v1/changes?productId=901&source=user').set(auth).expect(200);
       expect(changes.body.items.map((c: { field: string }) => c.field).sort()).toEqual(['bodyHtml', 'tags']);
       expect(changes.body.items.every((c: { status: string }) => c.status === 'applied')).toBe(true);
-      const requestId = res.headers['x-request-id'] as string;
+      const requestId = res.headers['x-request-id'];
       const events = await app
         .get(DataSource)
         .query<Array<{ action: string; details: { fields: string[] } }>>(
@@ -253,11 +293,30 @@ describe('Catalogue, imports and change review', () => {
     });
 
     it('refuses unknown and read-only fields and bad values with 400', async () => {
-      for (const body of [{ colour: 'red' }, { id: 5 }, { version: 3 }, { handle: 'x' }, { title: '' }, { tags: 'a' }, {}, { category: 'Not > A > Path' }]) {
-        const res = await http().patch('/api/v1/products/902').set(auth).set('if-match', '"v1"').send(body).expect(400);
+      for (const body of [
+        { colour: 'red' },
+        { id: 5 },
+        { version: 3 },
+        { handle: 'x' },
+        { title: '' },
+        { tags: 'a' },
+        {},
+        { category: 'Not > A > Path' },
+      ]) {
+        const res = await http()
+          .patch('/api/v1/products/902')
+          .set(auth)
+          .set('if-match', '"v1"')
+          .send(body)
+          .expect(400);
         expect(res.body.error.code).toMatch(/VALIDATION_FAILED|NO_FIELDS|UNKNOWN_CATEGORY/);
       }
-      await http().patch('/api/v1/products/999999').set(auth).set('if-match', '"v1"').send({ title: 'X' }).expect(404);
+      await http()
+        .patch('/api/v1/products/999999')
+        .set(auth)
+        .set('if-match', '"v1"')
+        .send({ title: 'X' })
+        .expect(404);
     });
   });
 
@@ -287,11 +346,19 @@ describe('Catalogue, imports and change review', () => {
 
       const approved = await http().post(`/api/v1/changes/${seo.id}/approve`).set(auth).expect(200);
       expect(approved.body).toMatchObject({ status: 'applied', reviewer: { label: TEST_ADMIN.email } });
-      const rejected = await http().post(`/api/v1/changes/${title.id}/reject`).set(auth).send({ comment: 'too long' }).expect(200);
+      const rejected = await http()
+        .post(`/api/v1/changes/${title.id}/reject`)
+        .set(auth)
+        .send({ comment: 'too long' })
+        .expect(200);
       expect(rejected.body).toMatchObject({ status: 'rejected', comment: 'too long' });
       await http().post(`/api/v1/changes/${title.id}/approve`).set(auth).expect(409);
       live = await http().get('/api/v1/products/1001').set(auth).expect(200);
-      expect(live.body).toMatchObject({ seoTitle: 'Oak Dining Table | Solid Wood', title: 'Oak Dining Table 1001', version: 2 });
+      expect(live.body).toMatchObject({
+        seoTitle: 'Oak Dining Table | Solid Wood',
+        title: 'Oak Dining Table 1001',
+        version: 2,
+      });
 
       const reverted = await http().post(`/api/v1/changes/${seo.id}/revert`).set(auth).expect(200);
       expect(reverted.body).toMatchObject({ status: 'applied', revertsChangeId: seo.id, newValue: null });
@@ -306,7 +373,12 @@ describe('Catalogue, imports and change review', () => {
           `SELECT action FROM audit_events WHERE resource_id = ANY($1) ORDER BY id`,
           [[seo.id, title.id]],
         );
-      expect(events.map((e) => e.action)).toEqual(['change.approve', 'change.reject', 'change.approve', 'change.revert']);
+      expect(events.map((e) => e.action)).toEqual([
+        'change.approve',
+        'change.reject',
+        'change.approve',
+        'change.revert',
+      ]);
     });
 
     it('approving a proposal whose field moved on is a 409 and changes nothing', async () => {
@@ -315,14 +387,16 @@ describe('Catalogue, imports and change review', () => {
       await http()
         .patch('/api/v1/products/1002')
         .set(auth)
-        .set('if-match', current.headers.etag as string)
+        .set('if-match', current.headers.etag)
         .send({ vendor: 'Edited Vendor' })
         .expect(200);
       const conflict = await http().post(`/api/v1/changes/${proposal.id}/approve`).set(auth).expect(409);
       expect(conflict.body.error.code).toBe('CHANGE_CONFLICT');
       const after = await http().get('/api/v1/products/1002').set(auth).expect(200);
       expect(after.body.vendor).toBe('Edited Vendor');
-      expect((await http().get(`/api/v1/changes/${proposal.id}`).set(auth).expect(200)).body.status).toBe('proposed');
+      expect((await http().get(`/api/v1/changes/${proposal.id}`).set(auth).expect(200)).body.status).toBe(
+        'proposed',
+      );
     });
 
     it('bulk-approves with a result per change', async () => {

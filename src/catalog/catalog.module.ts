@@ -30,6 +30,13 @@ import { ProductsService } from './products.service';
     CatalogImportsRepository,
     CatalogImportsService,
   ],
-  exports: [ProductsService, ProductsRepository, ChangesRepository, CategoryAssigner, CatalogImporter, TaxonomyModule],
+  exports: [
+    ProductsService,
+    ProductsRepository,
+    ChangesRepository,
+    CategoryAssigner,
+    CatalogImporter,
+    TaxonomyModule,
+  ],
 })
 export class CatalogModule {}

@@ -21,11 +21,14 @@ export class CategoryAssigner {
     return this.normalizer.normalize({
       title: values.title as string | null,
       productType: values.productType as string | null,
-      tags: values.tags as string[] | null,
+      tags: values.tags,
     });
   }
 
-  async refresh(productId: number, values: Pick<EditableValues, 'title' | 'productType' | 'tags'>): Promise<void> {
+  async refresh(
+    productId: number,
+    values: Pick<EditableValues, 'title' | 'productType' | 'tags'>,
+  ): Promise<void> {
     const match = this.match(values);
     await this.txHost.tx.query(
       'UPDATE products SET normalized_category = $2, category_confidence = $3 WHERE id = $1',

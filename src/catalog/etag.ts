@@ -17,7 +17,10 @@ export function parseIfMatch(header: string | undefined): 'any' | number[] | und
   for (const part of value.split(',')) {
     const match = /^(?:W\/)?"v([1-9][0-9]{0,9})"$/.exec(part.trim());
     if (match === null) {
-      throw new BadRequestError('INVALID_IF_MATCH', 'If-Match must carry an ETag from GET /products/:id, e.g. "v3".');
+      throw new BadRequestError(
+        'INVALID_IF_MATCH',
+        'If-Match must carry an ETag from GET /products/:id, e.g. "v3".',
+      );
     }
     versions.push(Number(match[1]));
   }

@@ -31,5 +31,5 @@ export function decodeProductCursor(cursor: string, sort: ProductSort, order: 'a
       'The cursor is malformed or belongs to another sort order; use the nextCursor of a previous page with the same sort and order.',
     );
   }
-  return { value: decoded[2] as string | number, id: decoded[3] as number };
+  return { value: decoded[2], id: decoded[3] as number };
 }

@@ -25,8 +25,13 @@ export class ProductsController {
 
   @Get('products/:id')
   @RequirePermissions('products:read')
-  @ApiOperation({ summary: 'A product with tags, images, variants, options and pending proposals; ETag carries its version' })
-  async get(@Param() params: ProductIdParam, @Res({ passthrough: true }) reply: FastifyReply): Promise<ProductDetail> {
+  @ApiOperation({
+    summary: 'A product with tags, images, variants, options and pending proposals; ETag carries its version',
+  })
+  async get(
+    @Param() params: ProductIdParam,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ProductDetail> {
     const product = await this.products.get(parseProductId(params.id));
     void reply.header('etag', productEtag(product.version));
     return product;
@@ -34,7 +39,11 @@ export class ProductsController {
 
   @Patch('products/:id')
   @RequirePermissions('products:write')
-  @Audited({ action: 'product.update', resourceType: 'product', resourceId: (_, request) => (request.params as { id?: string }).id })
+  @Audited({
+    action: 'product.update',
+    resourceType: 'product',
+    resourceId: (_, request) => (request.params as { id?: string }).id,
+  })
   @ApiHeader({ name: 'If-Match', required: true, description: 'The ETag from GET /products/:id' })
   @ApiOperation({ summary: 'Edit a product (applied at once, one change record per changed field)' })
   async update(

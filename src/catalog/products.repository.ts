@@ -3,7 +3,13 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { Injectable } from '@nestjs/common';
 import { CatalogWriterRepository } from './import/catalog-writer.repository';
 import type { EditableField, EditableValues, FieldValue } from './product-fields';
-import type { ProductDetail, ProductImage, ProductOption, ProductSummary, ProductVariant } from './product.types';
+import type {
+  ProductDetail,
+  ProductImage,
+  ProductOption,
+  ProductSummary,
+  ProductVariant,
+} from './product.types';
 
 export type ProductSort = 'id' | 'title' | 'updatedAt';
 
@@ -95,7 +101,7 @@ export class ProductsRepository {
       params,
     );
     const rows = await this.query<SummaryRow>(
-      `${SUMMARY_SELECT} ${where} ORDER BY ${orderBy(order, params, ftsConfig)}
+      `${SUMMARY_SELECT} ${where} ORDER BY ${orderBy(order, ftsConfig)}
         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, (page - 1) * limit],
     );
@@ -120,7 +126,7 @@ export class ProductsRepository {
       condition = where === '' ? `WHERE ${keyset}` : `${where} AND ${keyset}`;
     }
     const rows = await this.query<SummaryRow>(
-      `${SUMMARY_SELECT} ${condition} ORDER BY ${orderBy(order, params, ftsConfig)} LIMIT $${params.length + 1}`,
+      `${SUMMARY_SELECT} ${condition} ORDER BY ${orderBy(order, ftsConfig)} LIMIT $${params.length + 1}`,
       [...params, limit + 1],
     );
     return { items: rows.slice(0, limit).map(toSummary), hasMore: rows.length > limit };
@@ -184,7 +190,10 @@ export class ProductsRepository {
     const existing = await this.writer.lockExisting([id]);
     const product = existing.get(id);
     if (product === undefined) return undefined;
-    const [{ version }] = await this.query<{ version: number }>('SELECT version FROM products WHERE id = $1', [id]);
+    const [{ version }] = await this.query<{ version: number }>(
+      'SELECT version FROM products WHERE id = $1',
+      [id],
+    );
     return { version, values: product.values };
   }
 
@@ -199,7 +208,11 @@ export class ProductsRepository {
     for (const [field, value] of Object.entries(values) as Array<[EditableField, FieldValue]>) {
       const column = COLUMNS[field];
       if (column !== undefined) {
-        set(column, field === 'seoKeywords' ? (value ?? []) : value, field === 'seoKeywords' ? '::text[]' : '');
+        set(
+          column,
+          field === 'seoKeywords' ? (value ?? []) : value,
+          field === 'seoKeywords' ? '::text[]' : '',
+        );
       } else if (field === 'vendor' || field === 'productType') {
         const table = field === 'vendor' ? 'vendors' : 'product_types';
         const name = value as string | null;
@@ -222,7 +235,9 @@ export class ProductsRepository {
   }
 
   async exists(ids: number[]): Promise<number[]> {
-    const rows = await this.query<{ id: string }>('SELECT id FROM products WHERE id = ANY($1::bigint[])', [ids]);
+    const rows = await this.query<{ id: string }>('SELECT id FROM products WHERE id = ANY($1::bigint[])', [
+      ids,
+    ]);
     return rows.map((row) => Number(row.id));
   }
 }
@@ -265,13 +280,12 @@ function whereClause(filters: ProductFilters, ftsConfig: string): { where: strin
   return { where: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, params };
 }
 
-function orderBy(order: ProductOrder, params: unknown[], ftsConfig: string): string {
+function orderBy(order: ProductOrder, ftsConfig: string): string {
   const direction = order.order === 'asc' ? 'ASC' : 'DESC';
   if (order.sort === 'rank') {
     // The q parameter is always $1 when ranking (see whereClause).
     return `ts_rank_cd(p.search, websearch_to_tsquery('${ftsConfig}'::regconfig, $1)) DESC, p.id ${direction}`;
   }
-  void params;
   return `${SORT_COLUMNS[order.sort]} ${direction}, p.id ${direction}`;
 }
 

@@ -99,7 +99,11 @@ export class ProductsService {
    * A manual edit: applied at once, one applied change record per changed field, in the caller's
    * transaction (the route's audit event commits with it). `ifMatch` is the raw If-Match header.
    */
-  async update(id: number, ifMatch: string | undefined, input: Record<string, unknown>): Promise<ProductDetail> {
+  async update(
+    id: number,
+    ifMatch: string | undefined,
+    input: Record<string, unknown>,
+  ): Promise<ProductDetail> {
     const patch = toEditableValues(input, (path) => this.taxonomy.get(path) !== undefined);
     const accepted = parseIfMatch(ifMatch);
     if (accepted === undefined) {

@@ -61,12 +61,19 @@ export class ChangesController {
   @RequirePermissions('changes:propose')
   @Audited({ action: 'change.propose', resourceType: 'product', resourceId: changeId })
   @ApiOperation({ summary: 'Propose new field values for review (never applied until approved)' })
-  async propose(@Param() params: ProductIdParam, @Body() body: ProposeChangesDto): Promise<{ items: ChangeView[] }> {
-    const items = await this.changes.propose(parseProductId(params.id), { ...body.changes }, {
-      source: 'user',
-      confidence: body.confidence ?? null,
-      comment: body.comment ?? null,
-    });
+  async propose(
+    @Param() params: ProductIdParam,
+    @Body() body: ProposeChangesDto,
+  ): Promise<{ items: ChangeView[] }> {
+    const items = await this.changes.propose(
+      parseProductId(params.id),
+      { ...body.changes },
+      {
+        source: 'user',
+        confidence: body.confidence ?? null,
+        comment: body.comment ?? null,
+      },
+    );
     return { items };
   }
 
@@ -74,7 +81,9 @@ export class ChangesController {
   @HttpCode(200)
   @RequirePermissions('changes:review')
   @AuditedManually()
-  @ApiOperation({ summary: 'Approve or reject many proposals (by ids or by pipeline run); a result per change' })
+  @ApiOperation({
+    summary: 'Approve or reject many proposals (by ids or by pipeline run); a result per change',
+  })
   bulk(@Body() body: BulkReviewDto): Promise<BulkResult> {
     return this.changes.bulk(body.action, { ids: body.ids, runId: body.runId }, body.comment);
   }

@@ -156,7 +156,13 @@ export class ChangesRepository {
     page: number,
     limit: number,
   ): Promise<{
-    items: Array<{ productId: number; title: string; proposals: number; minConfidence: number | null; oldestAt: Date }>;
+    items: Array<{
+      productId: number;
+      title: string;
+      proposals: number;
+      minConfidence: number | null;
+      oldestAt: Date;
+    }>;
     total: number;
   }> {
     const [{ total }] = await this.query<{ total: number }>(

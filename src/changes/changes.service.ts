@@ -79,7 +79,11 @@ export class ChangesService {
    * Proposes new values for a product's fields: one proposal per field whose value differs from
    * the live one (identical values are not proposed). The caller records `change.propose`.
    */
-  async propose(productId: number, input: Record<string, unknown>, proposal: ProposalInput): Promise<ChangeView[]> {
+  async propose(
+    productId: number,
+    input: Record<string, unknown>,
+    proposal: ProposalInput,
+  ): Promise<ChangeView[]> {
     const values = toEditableValues(input, (path) => this.taxonomy.get(path) !== undefined);
     return this.txHost.withTransaction(async () => {
       const current = await this.products.lockEditable(productId);
@@ -139,7 +143,10 @@ export class ChangesService {
       const change = await this.changes.lock(id);
       if (change === undefined) throw changeNotFound(id);
       if (change.status !== 'applied') {
-        throw new ConflictError('CHANGE_NOT_APPLIED', `Only applied changes can be reverted; this one is ${change.status}.`);
+        throw new ConflictError(
+          'CHANGE_NOT_APPLIED',
+          `Only applied changes can be reverted; this one is ${change.status}.`,
+        );
       }
       const product = await this.products.lockEditable(change.productId);
       if (product === undefined) throw productNotFound(change.productId);
@@ -167,7 +174,11 @@ export class ChangesService {
         { principal: this.context.principal, requestId: this.context.requestId },
       );
       await this.changes.setStatus(id, 'reverted', this.context.principal, undefined);
-      this.context.addAuditDetails({ productId: change.productId, field: change.field, revertChangeId: revertId });
+      this.context.addAuditDetails({
+        productId: change.productId,
+        field: change.field,
+        revertChangeId: revertId,
+      });
       return this.get(revertId);
     });
   }
@@ -176,18 +187,24 @@ export class ChangesService {
    * Approves or rejects many proposals, each in its own transaction with its own audit event, so one
    * conflict does not undo the others. Returns a result per id, in request order.
    */
-  async bulk(action: ReviewAction, selection: { ids?: string[]; runId?: string }, comment?: string): Promise<BulkResult> {
+  async bulk(
+    action: ReviewAction,
+    selection: { ids?: string[]; runId?: string },
+    comment?: string,
+  ): Promise<BulkResult> {
     if ((selection.ids === undefined) === (selection.runId === undefined)) {
       throw new BadRequestError('VALIDATION_FAILED', 'The request is invalid.', [
         { field: 'ids', issue: 'send either ids or runId' },
       ]);
     }
-    const ids = selection.ids ?? (await this.changes.proposedIdsOfRun(selection.runId as string, MAX_BULK_CHANGES));
+    const ids =
+      selection.ids ?? (await this.changes.proposedIdsOfRun(selection.runId as string, MAX_BULK_CHANGES));
     const items: BulkResult['items'] = [];
     for (const id of [...new Set(ids)]) {
       try {
         const change = await this.txHost.withTransaction(async () => {
-          const result = action === 'approve' ? await this.approve(id, comment) : await this.reject(id, comment);
+          const result =
+            action === 'approve' ? await this.approve(id, comment) : await this.reject(id, comment);
           await this.audit.record({
             action: action === 'approve' ? 'change.approve' : 'change.reject',
             outcome: 'success',
@@ -211,7 +228,10 @@ export class ChangesService {
     const change = await this.changes.lock(id);
     if (change === undefined) throw changeNotFound(id);
     if (change.status !== 'proposed') {
-      throw new ConflictError('CHANGE_NOT_PROPOSED', `This change is ${change.status}, not waiting for review.`);
+      throw new ConflictError(
+        'CHANGE_NOT_PROPOSED',
+        `This change is ${change.status}, not waiting for review.`,
+      );
     }
     return change;
   }

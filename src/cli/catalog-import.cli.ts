@@ -6,7 +6,12 @@ import { existsSync } from 'node:fs';
 import { AuditModule } from '../audit/audit.module';
 import { AuditService } from '../audit/audit.service';
 import { CategoryAssigner } from '../catalog/category-assigner';
-import { CatalogImporter, type BatchResult, type Rejection, type SourceRecord } from '../catalog/import/catalog-importer';
+import {
+  CatalogImporter,
+  type BatchResult,
+  type Rejection,
+  type SourceRecord,
+} from '../catalog/import/catalog-importer';
 import { IMPORT_BATCH_SIZE } from '../catalog/import/catalog-imports.service';
 import { CatalogWriterRepository } from '../catalog/import/catalog-writer.repository';
 import { importFiles, readImportFile } from '../catalog/import/import-source';
@@ -21,7 +26,8 @@ import { TaxonomyModule } from '../taxonomy/taxonomy.module';
 import type { CliOutput } from './migrations.cli';
 import { statSync } from 'node:fs';
 
-const USAGE = 'usage: npm run catalog:import -- <file | directory> (JSON, {"products": [...]}, NDJSON; .gz too)';
+const USAGE =
+  'usage: npm run catalog:import -- <file | directory> (JSON, {"products": [...]}, NDJSON; .gz too)';
 /** Rejections printed in the summary; the count is always complete. */
 const MAX_PRINTED_REJECTIONS = 100;
 
@@ -87,10 +93,16 @@ export async function runCatalogImportCli(
     throw error;
   }
   try {
-    const summary = await app.get(RequestContext).run(
-      () => importAll(files, app.get(CatalogImporter), app.get(AuditService), io),
-      { principal: { kind: 'system', id: 'catalog-import-cli', label: 'catalog import (CLI)', permissions: new Set() } },
-    );
+    const summary = await app
+      .get(RequestContext)
+      .run(() => importAll(files, app.get(CatalogImporter), app.get(AuditService), io), {
+        principal: {
+          kind: 'system',
+          id: 'catalog-import-cli',
+          label: 'catalog import (CLI)',
+          permissions: new Set(),
+        },
+      });
     printSummary(summary, io);
     return summary.rejectedCount > 0 ? 3 : 0;
   } finally {
@@ -104,10 +116,22 @@ async function importAll(
   audit: AuditService,
   io: CliOutput & { progress?: boolean },
 ): Promise<ImportSummary> {
-  const summary: ImportSummary = { files: files.length, records: 0, created: 0, updated: 0, unchanged: 0, rejected: [], rejectedCount: 0 };
+  const summary: ImportSummary = {
+    files: files.length,
+    records: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    rejected: [],
+    rejectedCount: 0,
+  };
   const totalBytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
   const bar = io.progress
-    ? new SingleBar({ format: 'importing [{bar}] {percentage}% | {records} products | {file}', hideCursor: true, stream: process.stderr })
+    ? new SingleBar({
+        format: 'importing [{bar}] {percentage}% | {records} products | {file}',
+        hideCursor: true,
+        stream: process.stderr,
+      })
     : undefined;
   bar?.start(totalBytes, 0, { records: 0, file: '' });
   const add = (result: BatchResult, file: string) => {
@@ -126,7 +150,11 @@ async function importAll(
       for await (const record of readImportFile(file, (bytes) => bar?.increment(bytes))) {
         position++;
         summary.records++;
-        batch.push('malformed' in record ? { position, malformed: record.malformed } : { position, value: record.value });
+        batch.push(
+          'malformed' in record
+            ? { position, malformed: record.malformed }
+            : { position, value: record.value },
+        );
         if (batch.length >= IMPORT_BATCH_SIZE) {
           add(await importer.importBatch(batch), file);
           batch = [];

@@ -14,11 +14,17 @@ export const MALFORMED_RECORD = '$malformed';
  */
 export function registerLargeBodyRoutes(fastify: FastifyInstance, limitBytes: number): void {
   fastify.addHook('onRoute', (route) => {
-    if ((route.config as Record<string, unknown> | undefined)?.[LARGE_BODY] === true) route.bodyLimit = limitBytes;
+    if ((route.config as Record<string, unknown> | undefined)?.[LARGE_BODY] === true)
+      route.bodyLimit = limitBytes;
   });
   fastify.addContentTypeParser('application/x-ndjson', { parseAs: 'string' }, (request, body, done) => {
-    if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[LARGE_BODY] !== true) {
-      done(new UnsupportedMediaTypeError('UNSUPPORTED_MEDIA_TYPE', 'This route accepts JSON bodies only.'), undefined);
+    if (
+      (request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[LARGE_BODY] !== true
+    ) {
+      done(
+        new UnsupportedMediaTypeError('UNSUPPORTED_MEDIA_TYPE', 'This route accepts JSON bodies only.'),
+        undefined,
+      );
       return;
     }
     done(null, parseNdjson(body as string));

@@ -36,10 +36,15 @@ export class IdempotencyService {
   ): Promise<StoredResponse<T> & { replayed: boolean }> {
     if (key === undefined) return { ...(await work()), replayed: false };
     if (!KEY_PATTERN.test(key)) {
-      throw new BadRequestError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters.');
+      throw new BadRequestError(
+        'INVALID_IDEMPOTENCY_KEY',
+        'Idempotency-Key must be 1-255 visible ASCII characters.',
+      );
     }
     const principal = this.context.principal?.id ?? 'anonymous';
-    const hash = createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+    const hash = createHash('sha256')
+      .update(JSON.stringify(body ?? null))
+      .digest('hex');
     return this.txHost.withTransaction(async () => {
       await this.query(
         `DELETE FROM idempotency_keys WHERE principal = $1 AND scope = $2 AND key = $3
@@ -52,7 +57,12 @@ export class IdempotencyService {
         [principal, scope, key, hash],
       );
       if (claimed.length === 0) {
-        const [stored] = await this.query<{ requestHash: string; status: number; response: T; location: string | null }>(
+        const [stored] = await this.query<{
+          requestHash: string;
+          status: number;
+          response: T;
+          location: string | null;
+        }>(
           `SELECT request_hash AS "requestHash", status_code AS status, response, location FROM idempotency_keys
             WHERE principal = $1 AND scope = $2 AND key = $3`,
           [principal, scope, key],

@@ -1,11 +1,6 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import {
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnModuleDestroy,
-} from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { RequestContext } from '../common/request-context';
 import type { Pool, PoolClient } from 'pg';
@@ -85,9 +80,17 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
             if (job === undefined) return;
             const { retryCount } = job as unknown as { retryCount?: number };
             // Each job is its own unit of work, as a system principal unless the handler says otherwise.
-            await this.context.run(() => queue.handler(job.data, { id: job.id, retryCount: retryCount ?? 0 }), {
-              principal: { kind: 'system', id: `job:${queue.name}`, label: queue.name, permissions: new Set() },
-            });
+            await this.context.run(
+              () => queue.handler(job.data, { id: job.id, retryCount: retryCount ?? 0 }),
+              {
+                principal: {
+                  kind: 'system',
+                  id: `job:${queue.name}`,
+                  label: queue.name,
+                  permissions: new Set(),
+                },
+              },
+            );
           }),
         );
       }

@@ -124,9 +124,12 @@ describe('CategoryNormalizer', () => {
   it('is more confident when the evidence agrees than when it is thin or split', () => {
     const full = normalizer.normalize(TASK_FLOOR_LAMP)!;
     const split = normalizer.normalize({ title: 'Pendant', productType: 'Lighting' })!;
-    const ambiguous = normalizer.normalize({ title: 'Case' })!;
+    const generic = normalizer.normalize({ title: 'Accessories' })!;
+    const telling = normalizer.normalize({ title: 'Polarized Sunglasses' })!;
     expect(full.confidence).toBeGreaterThan(split.confidence);
-    expect(full.confidence).toBeGreaterThan(ambiguous.confidence);
+    expect(full.confidence).toBeGreaterThan(generic.confidence);
+    expect(generic.confidence).toBeLessThan(0.3);
+    expect(telling.confidence).toBeGreaterThan(0.8);
   });
 
   it('keeps confidence within [0, 1] with 3 decimals', () => {

@@ -72,6 +72,8 @@ const HEAD_WORD_WEIGHT = 3;
 const COVERAGE_FLOOR = 0.25;
 /** Share of the confidence kept when the runner-up scores as high as the winner. */
 const MARGIN_FLOOR = 0.4;
+/** Share of the confidence kept when the only words linking product and category are very common ones. */
+const SPECIFICITY_FLOOR = 0.5;
 /** Below this share of the evidence explained, the answer is no category rather than a guess. */
 const MIN_STRENGTH = 0.1;
 
@@ -108,6 +110,8 @@ export class CategoryNormalizer {
   private readonly postings = new Map<string, number[]>();
   /** Inverse document frequency of each stem over node names: rare words discriminate. */
   private readonly idf = new Map<string, number>();
+  /** The idf of a word that only one category name has. */
+  private readonly maxIdf: number;
 
   constructor(private readonly taxonomy: Taxonomy) {
     const models: NodeModel[] = [];
@@ -141,6 +145,7 @@ export class CategoryNormalizer {
     for (const [word, posting] of this.postings) {
       this.idf.set(word, Math.log(1 + taxonomy.size / posting.length));
     }
+    this.maxIdf = Math.log(1 + taxonomy.size);
   }
 
   normalize(input: ProductCategoryInput): CategoryMatch | null {
@@ -187,7 +192,11 @@ export class CategoryNormalizer {
     if (strength < MIN_STRENGTH) return null;
     const ratio = runnerUp / scores[best];
     const margin = 1 - ratio * ratio;
-    const confidence = Math.sqrt(strength) * (MARGIN_FLOOR + (1 - MARGIN_FLOOR) * margin);
+    const specificity = this.specificity(this.models[ordered[best]], evidence);
+    const confidence =
+      Math.sqrt(strength) *
+      (MARGIN_FLOOR + (1 - MARGIN_FLOOR) * margin) *
+      (SPECIFICITY_FLOOR + (1 - SPECIFICITY_FLOOR) * specificity);
     return { path: winner.id, confidence: Math.round(Math.min(1, Math.max(0, confidence)) * 1000) / 1000 };
   }
 
@@ -287,6 +296,16 @@ export class CategoryNormalizer {
       total += phrase.weight * (matched / phrase.tokenTotal) * head;
     }
     return total * model.breadth * (COVERAGE_FLOOR + (1 - COVERAGE_FLOOR) * this.coverage(model, evidence));
+  }
+
+  /**
+   * How telling the rarest word shared by the evidence and the category's own name is, in (0, 1]: 1 for
+   * a word only one category name has ("sunglasses"), about 0.3 for "accessories".
+   */
+  private specificity(model: NodeModel, evidence: ReadonlySet<string>): number {
+    let best = 0;
+    for (const word of model.own) if (evidence.has(word)) best = Math.max(best, this.idf.get(word) ?? 0);
+    return best / this.maxIdf;
   }
 
   /** The best share (by rarity) of one alternative of the node's name that the evidence mentions. */

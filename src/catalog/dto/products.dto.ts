@@ -49,7 +49,7 @@ export class ListProductsQueryDto {
   limit?: number;
 
   @ApiPropertyOptional({
-    description: 'Keyset pagination: empty for the first page, then the previous page\'s nextCursor',
+    description: "Keyset pagination: empty for the first page, then the previous page's nextCursor",
   })
   @IsOptional()
   @IsString()
@@ -130,7 +130,10 @@ export class UpdateProductDto {
   @Length(1, 255)
   title?: string;
 
-  @ApiPropertyOptional({ nullable: true, description: 'HTML; sanitised (scripts, styles and handlers are removed)' })
+  @ApiPropertyOptional({
+    nullable: true,
+    description: 'HTML; sanitised (scripts, styles and handlers are removed)',
+  })
   @ValidateIf((_, value) => value !== undefined && value !== null)
   @IsString()
   @MaxLength(1_000_000)

@@ -6,7 +6,11 @@ import type { NewChange } from '../../changes/change.types';
 import { RequestContext } from '../../common/request-context';
 import { CategoryAssigner } from '../category-assigner';
 import { type EditableField, type EditableValues, type FieldValue, sameValue } from '../product-fields';
-import { CatalogWriterRepository, type ExistingProduct, type ProductWrite } from './catalog-writer.repository';
+import {
+  CatalogWriterRepository,
+  type ExistingProduct,
+  type ProductWrite,
+} from './catalog-writer.repository';
 import { type ImportedProduct, parseShopifyProduct } from './shopify-product';
 
 /** One source record: a parsed JSON value, or a record that could not even be parsed. */
@@ -73,7 +77,13 @@ export class CatalogImporter {
       }
       const parsed = parseShopifyProduct(record.value);
       if (parsed.ok) valid.push({ position: record.position, product: parsed.product });
-      else rejected.push({ position: record.position, id: parsed.id, handle: parsed.handle, reasons: parsed.reasons });
+      else
+        rejected.push({
+          position: record.position,
+          id: parsed.id,
+          handle: parsed.handle,
+          reasons: parsed.reasons,
+        });
     }
     // A product repeated within the batch: the later record wins, the earlier one is superseded
     // (counted as unchanged: the later record carries the product's final state).
@@ -227,7 +237,11 @@ function sourceValues(product: ImportedProduct): EditableValues {
  * previous import; a field the source left alone keeps what was edited or approved here. Every
  * field whose stored value changes gets an applied change record with source `import`.
  */
-function mergedValues(stored: ExistingProduct, product: ImportedProduct, changes: NewChange[]): EditableValues {
+function mergedValues(
+  stored: ExistingProduct,
+  product: ImportedProduct,
+  changes: NewChange[],
+): EditableValues {
   const next: EditableValues = { ...stored.values };
   const incoming = importedValues(product);
   for (const field of IMPORTED_FIELDS) {

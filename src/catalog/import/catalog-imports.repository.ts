@@ -42,7 +42,11 @@ export class CatalogImportsRepository {
     return this.txHost.tx.query(sql, parameters);
   }
 
-  async create(payload: unknown[], principal: Principal | undefined, requestId: string | undefined): Promise<ImportRow> {
+  async create(
+    payload: unknown[],
+    principal: Principal | undefined,
+    requestId: string | undefined,
+  ): Promise<ImportRow> {
     const [row] = await this.query<ImportRow>(
       `INSERT INTO catalog_imports (status, total, payload, actor_type, actor_id, actor_label, request_id)
         VALUES ('queued', $1, $2::jsonb, $3, $4, $5, $6)
@@ -67,9 +71,10 @@ export class CatalogImportsRepository {
   }
 
   async payload(id: string): Promise<unknown[]> {
-    const [row] = await this.query<{ payload: unknown[] | null }>('SELECT payload FROM catalog_imports WHERE id = $1', [
-      id,
-    ]);
+    const [row] = await this.query<{ payload: unknown[] | null }>(
+      'SELECT payload FROM catalog_imports WHERE id = $1',
+      [id],
+    );
     return row?.payload ?? [];
   }
 

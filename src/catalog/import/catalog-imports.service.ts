@@ -63,14 +63,21 @@ export class CatalogImportsService implements OnModuleInit {
           // Out of retries: the import ends as failed with what was committed so far.
           this.logger.error(`Import ${importId} failed: ${(error as Error).message}`);
           await this.txHost.withTransaction(() =>
-            this.imports.finish(importId, 'failed', 'The import stopped on an internal error; committed batches remain.'),
+            this.imports.finish(
+              importId,
+              'failed',
+              'The import stopped on an internal error; committed batches remain.',
+            ),
           );
         }
       },
     });
   }
 
-  async start(products: unknown[], idempotencyKey: string | undefined): Promise<StoredResponse<{ id: string; status: ImportStatus; total: number }>> {
+  async start(
+    products: unknown[],
+    idempotencyKey: string | undefined,
+  ): Promise<StoredResponse<{ id: string; status: ImportStatus; total: number }>> {
     if (products.length === 0) {
       throw new BadRequestError('IMPORT_EMPTY', 'The import has no products.', [
         { field: 'products', issue: 'must contain at least one product' },
@@ -152,7 +159,10 @@ export class CatalogImportsService implements OnModuleInit {
   }
 }
 
-function toRecord(value: unknown, position: number): { position: number; value: unknown } | { position: number; malformed: string } {
+function toRecord(
+  value: unknown,
+  position: number,
+): { position: number; value: unknown } | { position: number; malformed: string } {
   if (value !== null && typeof value === 'object' && MALFORMED_RECORD in value) {
     return { position, malformed: String((value as Record<string, unknown>)[MALFORMED_RECORD]) };
   }

@@ -81,7 +81,10 @@ export class CatalogWriterRepository {
    * Creates the missing names of a lookup table and returns every name's id. Two statements rather
    * than one CTE: a name inserted by a concurrent transaction is invisible to the CTE's snapshot.
    */
-  async ensureNames(table: 'vendors' | 'product_types' | 'tags', names: string[]): Promise<Map<string, number>> {
+  async ensureNames(
+    table: 'vendors' | 'product_types' | 'tags',
+    names: string[],
+  ): Promise<Map<string, number>> {
     const distinct = [...new Set(names)];
     if (distinct.length === 0) return new Map();
     await this.query(
@@ -97,7 +100,10 @@ export class CatalogWriterRepository {
 
   async upsertProducts(rows: ProductWrite[]): Promise<void> {
     if (rows.length === 0) return;
-    const vendors = await this.ensureNames('vendors', rows.flatMap((r) => (r.vendor === null ? [] : [r.vendor])));
+    const vendors = await this.ensureNames(
+      'vendors',
+      rows.flatMap((r) => (r.vendor === null ? [] : [r.vendor])),
+    );
     const types = await this.ensureNames(
       'product_types',
       rows.flatMap((r) => (r.product_type === null ? [] : [r.product_type])),
@@ -247,7 +253,15 @@ export class CatalogWriterRepository {
     await this.query(
       `INSERT INTO product_tags (product_id, tag_id, position)
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(product_id bigint, tag_id integer, position integer)`,
-      [JSON.stringify(rows.map((row) => ({ product_id: row.product_id, tag_id: ids.get(row.name), position: row.position })))],
+      [
+        JSON.stringify(
+          rows.map((row) => ({
+            product_id: row.product_id,
+            tag_id: ids.get(row.name),
+            position: row.position,
+          })),
+        ),
+      ],
     );
   }
 }

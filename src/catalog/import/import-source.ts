@@ -69,7 +69,10 @@ async function readHead(file: string, bytes: number): Promise<string> {
  * Streams a file's products. A malformed NDJSON line is reported and skipped; a JSON document that
  * breaks off is reported once, after the products read before the break.
  */
-export async function* readImportFile(file: string, onBytes?: (bytes: number) => void): AsyncGenerator<FileRecord> {
+export async function* readImportFile(
+  file: string,
+  onBytes?: (bytes: number) => void,
+): AsyncGenerator<FileRecord> {
   const format = await detectFormat(file);
   if (format === 'ndjson') {
     const lines = createInterface({ input: open(file, onBytes), crlfDelay: Infinity });
@@ -104,7 +107,11 @@ export async function* readImportFile(file: string, onBytes?: (bytes: number) =>
 function* unwrap(value: unknown): Generator<FileRecord> {
   if (Array.isArray(value)) {
     for (const element of value) yield { value: element };
-  } else if (value !== null && typeof value === 'object' && Array.isArray((value as { products?: unknown }).products)) {
+  } else if (
+    value !== null &&
+    typeof value === 'object' &&
+    Array.isArray((value as { products?: unknown }).products)
+  ) {
     for (const element of (value as { products: unknown[] }).products) yield { value: element };
   } else {
     yield { value };

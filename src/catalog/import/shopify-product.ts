@@ -34,7 +34,13 @@ const timestamp = z
   })
   .transform((value) => (value === null || value === undefined ? null : new Date(value).toISOString()));
 
-const optionalInt = z.number().int().min(0).max(2_147_483_647).nullish().transform((v) => v ?? null);
+const optionalInt = z
+  .number()
+  .int()
+  .min(0)
+  .max(2_147_483_647)
+  .nullish()
+  .transform((v) => v ?? null);
 const money = z
   .union([z.string().regex(/^-?\d{1,12}(\.\d{1,2})?$/), z.number().finite()])
   .nullish()
@@ -51,9 +57,18 @@ const variantSchema = z.object({
   option2: text(255),
   option3: text(255),
   grams: optionalInt,
-  available: z.boolean().nullish().transform((v) => v ?? null),
-  requires_shipping: z.boolean().nullish().transform((v) => v ?? null),
-  taxable: z.boolean().nullish().transform((v) => v ?? null),
+  available: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? null),
+  requires_shipping: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? null),
+  taxable: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? null),
   image_id: id.nullish(),
   featured_image: z.object({ id }).nullish(),
 });
@@ -186,7 +201,10 @@ export function parseShopifyProduct(input: unknown): ParsedProduct {
     id: source.id,
     handle: source.handle,
     title: source.title,
-    bodyHtml: source.body_html === null || source.body_html === undefined ? null : sanitizeProductHtml(source.body_html),
+    bodyHtml:
+      source.body_html === null || source.body_html === undefined
+        ? null
+        : sanitizeProductHtml(source.body_html),
     vendor: source.vendor,
     productType: source.product_type,
     ...(source.category === undefined ? {} : { category: source.category }),

@@ -115,7 +115,8 @@ export class BulkReviewDto extends ReviewCommentDto {
 
 export class ProposeChangesDto {
   @ApiProperty({
-    description: 'New values by field (title, bodyHtml, vendor, productType, category, tags, seoTitle, seoDescription, seoKeywords, publishedAt)',
+    description:
+      'New values by field (title, bodyHtml, vendor, productType, category, tags, seoTitle, seoDescription, seoKeywords, publishedAt)',
     example: { seoTitle: 'Task Floor Lamp | Adjustable Reading Light' },
   })
   @IsObject()
