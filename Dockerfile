@@ -24,6 +24,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+COPY assets ./assets
 
 # Everything the service writes lives under /app/data, owned by the unprivileged `node` user
 # (uid 1000) that ships with the image; the code and node_modules stay root-owned and read-only to it.
