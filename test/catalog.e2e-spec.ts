@@ -412,4 +412,22 @@ describe('Catalogue, imports and change review', () => {
       await http().post('/api/v1/changes/bulk').set(auth).send({ action: 'approve' }).expect(400);
     });
   });
+
+  it('rebuilds the search column for another CATALOG_FTS_CONFIG at the next start', async () => {
+    await t.close();
+    t = await startTestApp(db, { CATALOG_FTS_CONFIG: 'simple' });
+    app = t.app;
+    const [{ expr }] = await app.get(DataSource).query<Array<{ expr: string }>>(
+      `SELECT pg_get_expr(d.adbin, d.adrelid) AS expr FROM pg_attrdef d
+          JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+          WHERE d.adrelid = 'products'::regclass AND a.attname = 'search'`,
+    );
+    expect(expr).toContain("'simple'::regconfig");
+    auth = bearer((await signIn(app, TEST_ADMIN.email, TEST_ADMIN.password)).accessToken);
+    // 'simple' does not stem: the plural no longer finds the singular.
+    const plural = await http().get('/api/v1/products').query({ q: 'bookshelves' }).set(auth).expect(200);
+    expect(plural.body.items).toEqual([]);
+    const exact = await http().get('/api/v1/products').query({ q: 'bookshelf' }).set(auth).expect(200);
+    expect(exact.body.items.map((p: { id: number }) => p.id)).toEqual([801]);
+  });
 });

@@ -22,6 +22,11 @@ export class CatalogSearchSetup implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     const wanted = this.config.catalog.ftsConfig;
+    const [{ table }] = await this.dataSource.query<Array<{ table: string | null }>>(
+      "SELECT to_regclass('products')::text AS table",
+    );
+    // Migrations not applied (DB_MIGRATIONS_RUN=false): readiness reports them; nothing to set up yet.
+    if (table === null) return;
     if ((await this.currentConfig()) === wanted) return;
     const [{ exists }] = await this.dataSource.query<Array<{ exists: boolean }>>(
       'SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1) AS exists',
