@@ -45,12 +45,10 @@ interface SummaryRow {
   normalizedCategory: string | null;
   categoryConfidence: number | null;
   llmConfidence: number | null;
-  tags: string[];
   publishedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
   version: number;
-  pendingChanges: number;
 }
 
 const SORT_COLUMNS: Record<ProductSort, string> = { id: 'p.id', title: 'p.title', updatedAt: 'p.updated_at' };
@@ -66,13 +64,13 @@ const COLUMNS: Partial<Record<EditableField, string>> = {
   publishedAt: 'published_at',
 };
 
+// Tags and pending-proposal counts are fetched for a page's ids in two small statements
+// (withExtras) rather than as correlated subqueries: the single large statement cost more to plan
+// than to run.
 const SUMMARY_SELECT = `SELECT p.id, p.handle, p.title, v.name AS vendor, pt.name AS "productType", p.category,
     p.normalized_category AS "normalizedCategory", p.category_confidence AS "categoryConfidence",
-    p.llm_confidence AS "llmConfidence",
-    COALESCE((SELECT array_agg(t.name ORDER BY x.position) FROM product_tags x JOIN tags t ON t.id = x.tag_id
-      WHERE x.product_id = p.id), '{}') AS tags,
-    p.published_at AS "publishedAt", p.created_at AS "createdAt", p.updated_at AS "updatedAt", p.version,
-    (SELECT count(*)::int FROM changes c WHERE c.product_id = p.id AND c.status = 'proposed') AS "pendingChanges"
+    p.llm_confidence AS "llmConfidence", p.published_at AS "publishedAt", p.created_at AS "createdAt",
+    p.updated_at AS "updatedAt", p.version
   FROM products p
   LEFT JOIN vendors v ON v.id = p.vendor_id
   LEFT JOIN product_types pt ON pt.id = p.product_type_id`;
@@ -105,7 +103,7 @@ export class ProductsRepository {
         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
       [...params, limit, (page - 1) * limit],
     );
-    return { items: rows.map(toSummary), total };
+    return { items: await this.withExtras(rows), total };
   }
 
   /** One keyset page; fetches one row more than asked to know whether another page follows. */
@@ -129,12 +127,31 @@ export class ProductsRepository {
       `${SUMMARY_SELECT} ${condition} ORDER BY ${orderBy(order, ftsConfig)} LIMIT $${params.length + 1}`,
       [...params, limit + 1],
     );
-    return { items: rows.slice(0, limit).map(toSummary), hasMore: rows.length > limit };
+    return { items: await this.withExtras(rows.slice(0, limit)), hasMore: rows.length > limit };
   }
 
   async summary(id: number): Promise<ProductSummary | undefined> {
-    const [row] = await this.query<SummaryRow>(`${SUMMARY_SELECT} WHERE p.id = $1`, [id]);
-    return row === undefined ? undefined : toSummary(row);
+    const rows = await this.query<SummaryRow>(`${SUMMARY_SELECT} WHERE p.id = $1`, [id]);
+    return (await this.withExtras(rows))[0];
+  }
+
+  private async withExtras(rows: SummaryRow[]): Promise<ProductSummary[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((row) => row.id);
+    const tags = await this.query<{ id: string; tags: string[] }>(
+      `SELECT x.product_id AS id, array_agg(t.name ORDER BY x.position) AS tags
+        FROM product_tags x JOIN tags t ON t.id = x.tag_id
+        WHERE x.product_id = ANY($1::bigint[]) GROUP BY x.product_id`,
+      [ids],
+    );
+    const pending = await this.query<{ id: string; count: number }>(
+      `SELECT product_id AS id, count(*)::int AS count FROM changes
+        WHERE status = 'proposed' AND product_id = ANY($1::bigint[]) GROUP BY product_id`,
+      [ids],
+    );
+    const tagsById = new Map(tags.map((row) => [row.id, row.tags]));
+    const pendingById = new Map(pending.map((row) => [row.id, row.count]));
+    return rows.map((row) => toSummary(row, tagsById.get(row.id) ?? [], pendingById.get(row.id) ?? 0));
   }
 
   async detail(id: number): Promise<Omit<ProductDetail, 'pendingProposals'> | undefined> {
@@ -293,7 +310,7 @@ function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function toSummary(row: SummaryRow): ProductSummary {
+function toSummary(row: SummaryRow, tags: string[], pendingChanges: number): ProductSummary {
   return {
     id: Number(row.id),
     handle: row.handle,
@@ -304,11 +321,11 @@ function toSummary(row: SummaryRow): ProductSummary {
     normalizedCategory: row.normalizedCategory,
     categoryConfidence: row.categoryConfidence,
     llmConfidence: row.llmConfidence,
-    tags: row.tags,
+    tags,
     publishedAt: row.publishedAt?.toISOString() ?? null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     version: row.version,
-    pendingChanges: row.pendingChanges,
+    pendingChanges,
   };
 }

@@ -167,6 +167,7 @@ async function importAll(
   } finally {
     bar?.stop();
   }
+  await importer.refreshStatistics();
   await audit.recordIndependently({
     action: 'import.complete',
     outcome: 'success',

@@ -152,6 +152,7 @@ export class CatalogImportsService implements OnModuleInit {
             },
           });
         });
+        await this.importer.refreshStatistics();
         this.logger.log(`Import ${importId} finished`);
       },
       { principal, ...(row.requestId === null ? {} : { requestId: row.requestId }) },
