@@ -5,6 +5,8 @@ import type { DestinationStream } from 'pino';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AuthenticationGuard } from './auth/authentication.guard';
+import { AdaptersModule } from './adapters/adapters.module';
+import { CacheModule } from './cache/cache.module';
 import { AuthorizationGuard } from './authz/authorization.guard';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { RequestContextModule } from './common/request-context.module';
@@ -61,6 +63,8 @@ export class AppModule {
         ChangesModule,
         SchemaModule,
         PromptsModule,
+        CacheModule,
+        AdaptersModule,
         ...(options.imports ?? []),
       ],
       providers: [

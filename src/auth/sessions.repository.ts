@@ -1,6 +1,7 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
+import { returnedRows } from '../database/returned-rows';
 
 export interface SessionRow {
   id: string;
@@ -87,19 +88,23 @@ export class SessionsRepository {
 
   /** Returns the ids revoked now (already revoked sessions are left as they were). */
   async revoke(sessionIds: string[], reason: string): Promise<string[]> {
-    const rows = await this.query<{ id: string }>(
-      `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+    const rows = returnedRows<{ id: string }>(
+      await this.query(
+        `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
        WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL RETURNING id`,
-      [sessionIds, reason],
+        [sessionIds, reason],
+      ),
     );
     return rows.map((row) => row.id);
   }
 
   async revokeAllOf(userId: string, reason: string, exceptSessionId?: string): Promise<string[]> {
-    const rows = await this.query<{ id: string }>(
-      `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+    const rows = returnedRows<{ id: string }>(
+      await this.query(
+        `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
        WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid) RETURNING id`,
-      [userId, reason, exceptSessionId ?? null],
+        [userId, reason, exceptSessionId ?? null],
+      ),
     );
     return rows.map((row) => row.id);
   }

@@ -1,6 +1,7 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
+import { returnedRows } from '../database/returned-rows';
 import { CatalogWriterRepository } from './import/catalog-writer.repository';
 import type { EditableField, EditableValues, FieldValue } from './product-fields';
 import type {
@@ -243,10 +244,12 @@ export class ProductsRepository {
         );
       }
     }
-    const [{ version }] = await this.query<{ version: number }>(
-      `UPDATE products SET ${[...assignments, "updated_at = date_trunc('milliseconds', now())", 'version = version + 1'].join(', ')}
+    const [{ version }] = returnedRows<{ version: number }>(
+      await this.query(
+        `UPDATE products SET ${[...assignments, "updated_at = date_trunc('milliseconds', now())", 'version = version + 1'].join(', ')}
         WHERE id = $1 RETURNING version`,
-      params,
+        params,
+      ),
     );
     return version;
   }

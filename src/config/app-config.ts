@@ -26,6 +26,8 @@ export interface AppConfig {
     readonly poolSize: number;
   };
   readonly redis: { readonly url?: string; readonly keyPrefix: string };
+  /** The in-process (L1) adapter response cache; see docs/CACHE.md. */
+  readonly cache: { readonly l1MaxEntries: number; readonly l1MaxBytes: number };
   readonly rateLimit: {
     readonly enabled: boolean;
     readonly ttlSeconds: number;

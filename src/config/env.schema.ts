@@ -56,6 +56,8 @@ export const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:_.-]{0,64}$/)
     .default('mcp-admin:'),
+  CACHE_L1_MAX_ENTRIES: int(10_000, 1, 10_000_000),
+  CACHE_L1_MAX_BYTES: int(67_108_864, 1024, 17_179_869_184),
 
   RATE_LIMIT_ENABLED: bool(true),
   RATE_LIMIT_TTL_SECONDS: int(60, 1, 86_400),

@@ -57,6 +57,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       poolSize: env.DB_POOL_SIZE,
     },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    cache: { l1MaxEntries: env.CACHE_L1_MAX_ENTRIES, l1MaxBytes: env.CACHE_L1_MAX_BYTES },
     rateLimit: {
       enabled: env.RATE_LIMIT_ENABLED,
       ttlSeconds: env.RATE_LIMIT_TTL_SECONDS,

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { BadRequestError, ConflictError } from '../common/app-error';
 import { RequestContext } from '../common/request-context';
+import { returnedRows } from '../database/returned-rows';
 
 export interface StoredResponse<T> {
   status: number;
@@ -92,9 +93,11 @@ export class IdempotencyService {
 
   /** Forgets keys older than the replay window. */
   async prune(): Promise<number> {
-    const rows = await this.query(
-      `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) RETURNING 1`,
-      [KEY_TTL_HOURS],
+    const rows = returnedRows(
+      await this.query(
+        `DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) RETURNING 1`,
+        [KEY_TTL_HOURS],
+      ),
     );
     return rows.length;
   }

@@ -1,12 +1,21 @@
 import { Injectable } from '@nestjs/common';
-import { InjectMetric, makeCounterProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
-import type { Counter, Histogram } from 'prom-client';
+import {
+  InjectMetric,
+  makeCounterProvider,
+  makeGaugeProvider,
+  makeHistogramProvider,
+} from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge, Histogram } from 'prom-client';
 
 /** Labels are route templates and bounded enums only: never raw URLs, ids or free text. */
 type HttpLabels = 'method' | 'route' | 'status_class';
 
 const HTTP_LABELS: HttpLabels[] = ['method', 'route', 'status_class'];
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** `adapter` is the adapter id: adapters are few and created by administrators, so the label stays bounded. */
+export type CacheResult = 'hit' | 'miss' | 'bypass';
+export type CacheL2Operation = 'get' | 'set' | 'purge' | 'subscribe';
 
 export const METRIC_PROVIDERS = [
   makeCounterProvider({
@@ -20,6 +29,31 @@ export const METRIC_PROVIDERS = [
     labelNames: HTTP_LABELS,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   }),
+  makeCounterProvider({
+    name: 'cache_requests_total',
+    help: 'Adapter cache lookups, by adapter id and result (hit, miss, bypass).',
+    labelNames: ['adapter', 'result'],
+  }),
+  makeGaugeProvider({
+    name: 'cache_l1_entries',
+    help: "Entries in this replica's in-process adapter cache, by adapter id.",
+    labelNames: ['adapter'],
+  }),
+  makeGaugeProvider({
+    name: 'cache_l1_bytes',
+    help: "Bytes of responses in this replica's in-process adapter cache, by adapter id.",
+    labelNames: ['adapter'],
+  }),
+  makeCounterProvider({
+    name: 'cache_evictions_total',
+    help: 'Adapter cache entries dropped from the in-process cache to stay within its bounds, by adapter id.',
+    labelNames: ['adapter'],
+  }),
+  makeCounterProvider({
+    name: 'cache_l2_errors_total',
+    help: 'Shared (Redis) cache operations that failed, timed out or were skipped while Redis was away.',
+    labelNames: ['operation'],
+  }),
 ];
 
 /** The only place business code reaches Prometheus through: every metric is defined and updated here. */
@@ -28,6 +62,11 @@ export class MetricsService {
   constructor(
     @InjectMetric('http_requests_total') private readonly httpRequests: Counter<HttpLabels>,
     @InjectMetric('http_request_duration_seconds') private readonly httpDuration: Histogram<HttpLabels>,
+    @InjectMetric('cache_requests_total') private readonly cacheRequests: Counter<'adapter' | 'result'>,
+    @InjectMetric('cache_l1_entries') private readonly cacheEntries: Gauge<'adapter'>,
+    @InjectMetric('cache_l1_bytes') private readonly cacheBytes: Gauge<'adapter'>,
+    @InjectMetric('cache_evictions_total') private readonly cacheEvictions: Counter<'adapter'>,
+    @InjectMetric('cache_l2_errors_total') private readonly cacheL2Errors: Counter<'operation'>,
   ) {}
 
   /** `route` is the matched route template (`/api/v1/products/:id`), or undefined when none matched. */
@@ -39,5 +78,22 @@ export class MetricsService {
     };
     this.httpRequests.inc(labels);
     this.httpDuration.observe(labels, seconds);
+  }
+
+  observeCacheRequest(adapterId: string, result: CacheResult): void {
+    this.cacheRequests.inc({ adapter: adapterId, result });
+  }
+
+  setCacheSize(adapterId: string, entries: number, bytes: number): void {
+    this.cacheEntries.set({ adapter: adapterId }, entries);
+    this.cacheBytes.set({ adapter: adapterId }, bytes);
+  }
+
+  observeCacheEviction(adapterId: string): void {
+    this.cacheEvictions.inc({ adapter: adapterId });
+  }
+
+  observeCacheL2Error(operation: CacheL2Operation): void {
+    this.cacheL2Errors.inc({ operation });
   }
 }

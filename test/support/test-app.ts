@@ -1,3 +1,4 @@
+import type { DynamicModule, Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Writable } from 'node:stream';
 import { createApp } from '../../src/app.setup';
@@ -23,7 +24,7 @@ export interface TestApp {
 export async function startTestApp(
   database: Pick<TestDatabase, 'url' | 'poolSize'> | undefined,
   env: Record<string, string> = {},
-  options: { listen?: boolean; probe?: boolean } = {},
+  options: { listen?: boolean; probe?: boolean; imports?: Array<Type | DynamicModule> } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -46,7 +47,7 @@ export async function startTestApp(
     },
   });
   const app = await createApp(config, {
-    imports: options.probe === false ? [] : [ProbeModule],
+    imports: [...(options.probe === false ? [] : [ProbeModule]), ...(options.imports ?? [])],
     logDestination,
   });
   let baseUrl = '';

@@ -1,6 +1,7 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
+import { returnedRows } from '../../database/returned-rows';
 import type { Principal } from '../../common/request-context';
 import type { BatchResult, Rejection } from './catalog-importer';
 
@@ -109,12 +110,14 @@ export class CatalogImportsRepository {
 
   /** The payload is dropped once imported: the products and the summary are what remains. */
   async finish(id: string, status: ImportStatus, error: string | null): Promise<ImportRow> {
-    const [row] = await this.query<ImportRow>(
-      `UPDATE catalog_imports SET status = $2, error = $3, payload = NULL, finished_at = now() WHERE id = $1
+    const [row] = returnedRows<ImportRow>(
+      await this.query(
+        `UPDATE catalog_imports SET status = $2, error = $3, payload = NULL, finished_at = now() WHERE id = $1
         RETURNING id, status, total, processed, created, updated, unchanged, rejected, rejections, error,
           actor_type AS "actorType", actor_id AS "actorId", actor_label AS "actorLabel", request_id AS "requestId",
           created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`,
-      [id, status, error],
+        [id, status, error],
+      ),
     );
     return row;
   }
