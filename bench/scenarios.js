@@ -81,6 +81,56 @@ function loadCatalog(ctx) {
   return catalog;
 }
 
+let adapters;
+
+/**
+ * A loopback upstream answering after 20 ms, and two adapters on it: one caching for 60 s, one not.
+ * Answers the bearer header and the adapter ids.
+ */
+function loadAdapters(ctx) {
+  adapters ??= (async () => {
+    const headers = await login(ctx);
+    const upstream = await ctx.startStubServer((req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+        res.end(JSON.stringify({ ok: true, path: req.url }));
+      }, 20);
+    });
+    const create = async (name, cache) => {
+      const res = await ctx.request(`${ctx.serviceUrl}/api/v1/adapters`, {
+        method: 'POST',
+        headers,
+        body: {
+          name,
+          type: 'rest',
+          config: {
+            baseUrl: upstream.url,
+            allowedCidrs: ['127.0.0.1/32'],
+            ...(cache ? { cache: { ttlSeconds: 60 } } : {}),
+          },
+        },
+      });
+      if (res.status !== 201) throw new Error(`adapter creation failed: HTTP ${res.status}`);
+      return res.body.id;
+    };
+    return {
+      headers,
+      cached: await create('bench_cached', true),
+      uncached: await create('bench_uncached', false),
+    };
+  })();
+  return adapters;
+}
+
+async function login(ctx) {
+  const res = await ctx.request(`${ctx.serviceUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    body: { email: ctx.admin.email, password: ctx.admin.password },
+  });
+  if (res.status !== 200) throw new Error(`login failed: HTTP ${res.status}`);
+  return { authorization: `Bearer ${res.body.accessToken}` };
+}
+
 module.exports = [
   {
     name: 'baseline: bare Fastify GET /',
@@ -126,5 +176,31 @@ module.exports = [
     path: '/api/v1/products?q=oak+lamp&limit=50',
     compareTo: 'service: GET /health/live',
     setup: async (ctx) => ({ headers: await loadCatalog(ctx) }),
+  },
+  {
+    name: 'service: POST /api/v1/adapters/:id/execute (cache hit)',
+    target: 'service',
+    method: 'POST',
+    // A cache hit should cost about what an authenticated no-op costs.
+    compareTo: 'service: GET /api/v1/auth/me (bearer)',
+    minRatio: 0.8,
+    setup: async (ctx) => {
+      const { headers, cached } = await loadAdapters(ctx);
+      return { path: `/api/v1/adapters/${cached}/execute`, headers, body: { method: 'GET', path: '/items' } };
+    },
+  },
+  {
+    name: 'service: POST /api/v1/adapters/:id/execute (upstream, 20 ms)',
+    target: 'service',
+    method: 'POST',
+    compareTo: 'service: GET /api/v1/auth/me (bearer)',
+    setup: async (ctx) => {
+      const { headers, uncached } = await loadAdapters(ctx);
+      return {
+        path: `/api/v1/adapters/${uncached}/execute`,
+        headers,
+        body: { method: 'GET', path: '/items' },
+      };
+    },
   },
 ];

@@ -365,6 +365,39 @@ describe('REST adapters', () => {
     ).toBe(true);
   });
 
+  it('answers GETs from the cache after a miss, per principal when scoped, and purges on change', async () => {
+    const cached = await createAdapter({
+      name: 'cached',
+      type: 'rest',
+      config: {
+        baseUrl: `${base}/api`,
+        allowedCidrs: ['127.0.0.2/32'],
+        cache: { ttlSeconds: 30, scope: 'principal' },
+      },
+    }).expect(201);
+    const id = cached.body.id as string;
+    const calls = () => seen.filter((s) => s.url.startsWith('/api/ok?q=cache')).length;
+    const get = (auth = admin) =>
+      execute(id, { method: 'GET', path: '/ok', query: { q: 'cache' } }, auth).expect(200);
+    expect((await get()).body.cache).toBe('miss');
+    const hit = await get();
+    expect(hit.body).toMatchObject({ cache: 'hit', status: 200, body: { hello: 'world' } });
+    expect(calls()).toBe(1);
+    const operator = await createUser(app, ['operator']);
+    const operatorAuth = bearer((await signIn(app, operator.email, operator.password)).accessToken);
+    expect((await get(operatorAuth)).body.cache).toBe('miss');
+    expect(calls()).toBe(2);
+    expect(
+      (await execute(id, { method: 'HEAD', path: '/ok', query: { q: 'cache' } }).expect(200)).body.cache,
+    ).toBe('miss');
+    await http().patch(`/api/v1/adapters/${id}`).set(admin).send({ description: 'changed' }).expect(200);
+    expect((await get()).body.cache).toBe('miss');
+    const stats = await http().get('/api/v1/cache/stats').set(admin).expect(200);
+    expect(stats.body.items.find((item: { adapterId: string }) => item.adapterId === id)).toMatchObject({
+      hits: 1,
+    });
+  });
+
   it('tests connectivity', async () => {
     const res = await http().post(`/api/v1/adapters/${upstreamId}/test`).set(admin).expect(200);
     expect(res.body).toMatchObject({ ok: true });

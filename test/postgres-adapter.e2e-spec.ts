@@ -76,7 +76,7 @@ async function failure(work: Promise<unknown>): Promise<AppError> {
 
   async function relations(): Promise<string[]> {
     const result = await target.query<{ name: string }>(
-      `SELECT n.nspname || '.' || c.relname || ':' || c.relkind AS name
+      `SELECT n.nspname || '.' || c.relname || ':' || c.relkind::text AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1`,
     );

@@ -2,6 +2,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
+import { AdapterCache } from '../cache/adapter-cache';
 import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../common/app-error';
 import { RequestContext } from '../common/request-context';
 import { assertAuthSecrets, parseConfig, parseSecrets, secretFieldsOf } from './adapter-config';
@@ -69,6 +70,7 @@ export class AdaptersService {
     private readonly postgres: PostgresConnector,
     private readonly audit: AuditService,
     private readonly context: RequestContext,
+    private readonly cache: AdapterCache,
   ) {}
 
   async list(page: number, limit: number, type?: AdapterType) {
@@ -133,6 +135,7 @@ export class AdaptersService {
         actor: this.context.principal?.id ?? null,
       });
       this.postgres.evict(id);
+      await this.purgeCache(id);
       this.context.addAuditDetails({
         changed: Object.keys(input).filter((key) => (input as Record<string, unknown>)[key] !== undefined),
         secretFieldsChanged: Object.keys(input.secrets ?? {}).sort(),
@@ -144,6 +147,16 @@ export class AdaptersService {
   async delete(id: string): Promise<void> {
     if (!(await this.adapters.delete(id))) throw adapterNotFound(id);
     this.postgres.evict(id);
+    await this.purgeCache(id);
+  }
+
+  /** Cached answers of a changed or removed adapter must not be served; a Redis outage is not fatal here. */
+  private async purgeCache(id: string): Promise<void> {
+    try {
+      await this.cache.purge(id);
+    } catch {
+      // L1 is purged first; L2 entries expire by their TTL.
+    }
   }
 
   async test(

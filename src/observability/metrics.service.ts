@@ -14,7 +14,7 @@ const HTTP_LABELS: HttpLabels[] = ['method', 'route', 'status_class'];
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** `adapter` is the adapter id: adapters are few and created by administrators, so the label stays bounded. */
-export type CacheResult = 'hit' | 'miss' | 'bypass';
+export type CacheResultLabel = 'hit' | 'miss' | 'bypass';
 export type CacheL2Operation = 'get' | 'set' | 'purge' | 'subscribe';
 
 export const METRIC_PROVIDERS = [
@@ -80,7 +80,7 @@ export class MetricsService {
     this.httpDuration.observe(labels, seconds);
   }
 
-  observeCacheRequest(adapterId: string, result: CacheResult): void {
+  observeCacheRequest(adapterId: string, result: CacheResultLabel): void {
     this.cacheRequests.inc({ adapter: adapterId, result });
   }
 
