@@ -315,8 +315,13 @@ async function failure(work: Promise<unknown>): Promise<AppError> {
 
   it('refuses the loopback target of an adapter without allowedCidrs', async () => {
     const record = adapter();
-    const error = await failure(connector.query({ ...record, config: {} }, 'SELECT 1'));
+    await connector.query(record, 'SELECT 1');
+    // Taking allowedCidrs away is a new revision: the open pool must not carry on.
+    const error = await failure(
+      connector.query({ ...record, config: {}, revision: `${record.revision}-narrowed` }, 'SELECT 1'),
+    );
     expect(error).toMatchObject({ status: 400, code: 'ADAPTER_TARGET_FORBIDDEN' });
+    expect(connector.poolCount).toBe(0);
   });
 
   it('describes the target schema with the schema service', async () => {

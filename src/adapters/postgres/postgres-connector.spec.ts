@@ -1,5 +1,7 @@
 import { once } from 'node:events';
+import tls, { type ConnectionOptions } from 'node:tls';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { Test } from '@nestjs/testing';
 import { AppError } from '../../common/app-error';
 import { SsrfGuard } from '../ssrf-guard';
 import { type PostgresAdapter, PostgresConnector } from './postgres-connector';
@@ -15,7 +17,7 @@ class FakePostgres {
   private readonly sockets = new Set<Socket>();
   private server!: Server;
 
-  constructor(private readonly behaviour: 'refuse-password' | 'silent') {}
+  constructor(private readonly behaviour: 'refuse-password' | 'silent' | 'accept-tls') {}
 
   async start(): Promise<number> {
     this.server = createServer((socket) => this.serve(socket));
@@ -35,6 +37,11 @@ class FakePostgres {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
     if (this.behaviour === 'silent') return;
+    if (this.behaviour === 'accept-tls') {
+      // Says yes to the SSLRequest, then speaks no TLS: enough to see how the client starts it.
+      socket.once('data', () => socket.write('S'));
+      return;
+    }
     let buffer = Buffer.alloc(0);
     let startedUp = false;
     socket.on('data', (chunk: Buffer) => {
@@ -79,7 +86,8 @@ function adapter(connectionString: string | undefined, allowedCidrs?: string[]):
     type: 'postgres',
     config: { statementTimeoutMs: 1_000, ...(allowedCidrs === undefined ? {} : { allowedCidrs }) },
     secrets: connectionString === undefined ? {} : { connectionString },
-    revision: 'r1',
+    // As the registry does: a revision per configuration and secrets.
+    revision: JSON.stringify([connectionString, allowedCidrs]),
   };
 }
 
@@ -100,7 +108,9 @@ describe('PostgresConnector (without a PostgreSQL server)', () => {
 
   beforeEach(() => {
     // db.example.test stands for any public-looking name that resolves to the loopback interface.
-    connector = new PostgresConnector(new SsrfGuard(async () => [{ address: '127.0.0.1', family: 4 }]));
+    connector = new PostgresConnector(
+      new SsrfGuard(() => Promise.resolve([{ address: '127.0.0.1', family: 4 }])),
+    );
   });
 
   afterEach(async () => {
@@ -160,6 +170,40 @@ describe('PostgresConnector (without a PostgreSQL server)', () => {
       expect(server.passwords).toEqual(['']);
     } finally {
       delete process.env.PGPASSWORD;
+      await server.stop();
+    }
+  });
+
+  it('connects to the checked address and verifies TLS against the host name written', async () => {
+    const server = new FakePostgres('accept-tls');
+    const port = await server.start();
+    const seen: ConnectionOptions[] = [];
+    // node-postgres calls tls.connect(options) with the options it will verify the server against.
+    const capture = (options: ConnectionOptions) => {
+      seen.push(options);
+      throw Object.assign(new Error('handshake refused by the test'), { code: 'ERR_TLS_TEST' });
+    };
+    const connect = jest.spyOn(tls, 'connect').mockImplementation(capture as unknown as typeof tls.connect);
+    try {
+      for (const host of ['db.example.test', '127.0.0.1']) {
+        const error = await failure(
+          connector.test(adapter(`postgres://reader:pw@${host}:${port}/shop?sslmode=require`, LOOPBACK)),
+        );
+        expect(error).toMatchObject({ status: 502, code: 'ADAPTER_UNREACHABLE' });
+      }
+      expect(server.connections).toBe(2);
+      expect(seen).toEqual([
+        expect.objectContaining({
+          host: '127.0.0.1',
+          servername: 'db.example.test',
+          rejectUnauthorized: true,
+        }),
+        expect.objectContaining({ host: '127.0.0.1', rejectUnauthorized: true }),
+      ]);
+      // No SNI for an address (RFC 6066): the certificate is then checked against the address.
+      expect(seen[1].servername).toBeUndefined();
+    } finally {
+      connect.mockRestore();
       await server.stop();
     }
   });
@@ -227,5 +271,14 @@ describe('PostgresConnector (without a PostgreSQL server)', () => {
       connector.query({ ...record, config: { ...record.config, maxRows: 1_000_000 } }, 'SELECT 1'),
     );
     expect(error).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+  });
+
+  it('is built by Nest with the SSRF guard alone (the schema introspector is optional)', async () => {
+    const moduleRef = await Test.createTestingModule({ providers: [SsrfGuard, PostgresConnector] }).compile();
+    const built = moduleRef.get(PostgresConnector);
+    expect(built).toBeInstanceOf(PostgresConnector);
+    const error = await failure(built.test(adapter('postgres://reader:pw@127.0.0.1/shop')));
+    expect(error.code).toBe('ADAPTER_TARGET_FORBIDDEN');
+    await moduleRef.close();
   });
 });

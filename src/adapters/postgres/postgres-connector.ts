@@ -1,7 +1,15 @@
 import { Injectable, Logger, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type FieldDef, Pool, type PoolClient, Query, type QueryConfig } from 'pg';
+import {
+  type FieldDef,
+  Pool,
+  type PoolClient,
+  Query,
+  type QueryConfig,
+  type QueryResult,
+  type QueryResultRow,
+} from 'pg';
 import { BadRequestError } from '../../common/app-error';
 import type { QueryExecutor } from '../../schema/query-executor';
 import { SchemaIntrospector } from '../../schema/schema-introspector';
@@ -122,8 +130,8 @@ export class PostgresConnector implements OnApplicationShutdown {
 
     const started = performance.now();
     return this.inTransaction(adapter, config, config.statementTimeoutMs, 'query', async (client, live) => {
-      const fetched = await fetchRows(client, text, values, config.maxRows);
-      const types = await this.typeNames(client, live, fetched.fields);
+      const fetched = await fetchRows(client, text, values, config);
+      const types = await this.typeNames(client, live, fetched.fields, config.statementTimeoutMs);
       const names = uniqueNames(fetched.fields.map((field) => field.name));
       return {
         columns: names.map((name, index) => ({ name, type: types[index] })),
@@ -141,7 +149,7 @@ export class PostgresConnector implements OnApplicationShutdown {
     const executor: QueryExecutor = {
       query: <T extends object>(sql: string, params: readonly unknown[], options: { timeoutMs: number }) =>
         this.inTransaction(adapter, config, options.timeoutMs, 'catalog', async (client) => {
-          const result = await client.query({ text: sql, values: [...params] });
+          const result = await run(client, sql, [...params], options.timeoutMs);
           return result.rows as T[];
         }),
     };
@@ -158,8 +166,11 @@ export class PostgresConnector implements OnApplicationShutdown {
       config.statementTimeoutMs,
       'catalog',
       async (client) => {
-        const result = await client.query<{ version: string }>(
+        const result = await run<{ version: string }>(
+          client,
           `SELECT pg_catalog.current_setting('server_version') AS version`,
+          [],
+          config.statementTimeoutMs,
         );
         return result.rows[0]?.version ?? 'unknown';
       },
@@ -209,20 +220,27 @@ export class PostgresConnector implements OnApplicationShutdown {
       throw toAdapterError(error, context, mode);
     }
     let broken = false;
+    // The pool listens for errors of idle connections only; one that fails while checked out
+    // (the server shut down between two statements) would otherwise crash the process.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
-      await client.query(prologue(timeoutMs));
+      await run(client, prologue(timeoutMs), [], timeoutMs);
       return await work(client, live);
     } catch (error) {
-      broken = breaksConnection(error);
+      broken ||= breaksConnection(error);
       throw toAdapterError(error, context, mode);
     } finally {
       if (!broken) {
         // Read-only either way; the rollback ends the transaction and its SET LOCAL limits.
-        broken = await client.query('ROLLBACK').then(
+        broken = await run(client, 'ROLLBACK', [], timeoutMs).then(
           () => false,
           () => true,
         );
       }
+      client.off('error', onError);
       // A connection in an unknown state is closed instead of going back to the pool.
       client.release(broken);
     }
@@ -295,7 +313,6 @@ export class PostgresConnector implements OnApplicationShutdown {
       max: config.poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: IDLE_TIMEOUT_MS,
-      query_timeout: config.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
       keepAlive: true,
       allowExitOnIdle: true,
     });
@@ -321,6 +338,7 @@ export class PostgresConnector implements OnApplicationShutdown {
     client: PoolClient,
     live: LivePool,
     fields: readonly FieldDef[],
+    timeoutMs: number,
   ): Promise<string[]> {
     const known = (oid: number) => BUILTIN_TYPE_NAMES.get(oid) ?? live.typeNames.get(oid);
     const missing = [...new Set(fields.map((field) => field.dataTypeID))].filter(
@@ -328,7 +346,7 @@ export class PostgresConnector implements OnApplicationShutdown {
     );
     if (missing.length > 0) {
       try {
-        const result = await client.query<{ oid: number; name: string }>(TYPE_NAMES_SQL, [missing]);
+        const result = await run<{ oid: number; name: string }>(client, TYPE_NAMES_SQL, [missing], timeoutMs);
         if (live.typeNames.size + result.rows.length > MAX_CACHED_TYPES) live.typeNames.clear();
         for (const row of result.rows) live.typeNames.set(Number(row.oid), row.name);
       } catch {
@@ -390,6 +408,30 @@ async function limitRows(statement: string, maxRows: number, paramCount: number)
   return wrapped;
 }
 
+/** The error node-postgres raises for its own read timeout, so both read the same way. */
+function clientTimeout(): Error {
+  return new Error('Query read timeout');
+}
+
+/**
+ * One statement through the promise API, with a client-side limit on top of the server's: a
+ * server that stops answering (a network partition) cannot cancel itself.
+ */
+function run<T extends QueryResultRow = QueryResultRow>(
+  client: PoolClient,
+  text: string,
+  values: unknown[],
+  timeoutMs: number,
+): Promise<QueryResult<T>> {
+  // query_timeout is honoured per query by node-postgres but missing from its type definitions.
+  const config: QueryConfig & { query_timeout: number } = {
+    text,
+    values,
+    query_timeout: timeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
+  };
+  return client.query<T>(config);
+}
+
 interface FetchedRows {
   fields: FieldDef[];
   rows: unknown[][];
@@ -405,26 +447,42 @@ function fetchRows(
   client: PoolClient,
   text: string,
   values: QueryParam[],
-  maxRows: number,
+  config: ResolvedPostgresConfig,
 ): Promise<FetchedRows> {
   return new Promise((resolve, reject) => {
     const rows: unknown[][] = [];
     let fields: FieldDef[] = [];
     let bytes = 0;
     let truncated = false;
-    // queryMode is honoured by node-postgres but missing from its type definitions.
-    const config: QueryConfig & { rowMode: 'array'; queryMode: 'extended' } = {
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Rows past the limits still stream until the statement ends; if that runs into the
+      // statement timeout, what was kept is still the answer.
+      if (error === undefined || truncated) resolve({ fields, rows, truncated });
+      else reject(error);
+    };
+    // Its own client-side limit: node-postgres's query_timeout would replace the query's events by
+    // a callback and buffer every row.
+    const timer = setTimeout(
+      () => settle(clientTimeout()),
+      config.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
+    );
+    // rowMode and queryMode are honoured by node-postgres; queryMode is missing from its types.
+    const queryConfig: QueryConfig & { rowMode: 'array'; queryMode: 'extended' } = {
       text,
       values,
       rowMode: 'array',
       queryMode: 'extended',
       types: RESULT_TYPES,
     };
-    const query = new Query<unknown[]>(config);
+    const query = new Query<unknown[]>(queryConfig);
     query.on('row', (row: unknown[], result) => {
       if (result !== undefined) fields = result.fields;
       if (truncated) return;
-      if (rows.length >= maxRows) {
+      if (rows.length >= config.maxRows) {
         truncated = true;
         return;
       }
@@ -436,10 +494,11 @@ function fetchRows(
       bytes += size;
       rows.push(row);
     });
-    // Rows past the limits still stream until the statement ends; if that runs into the statement
-    // timeout, what was kept is still the answer.
-    query.on('error', (error) => (truncated ? resolve({ fields, rows, truncated }) : reject(error)));
-    query.on('end', (result) => resolve({ fields: result.fields, rows, truncated }));
+    query.on('error', (error) => settle(error));
+    query.on('end', (result) => {
+      fields = result.fields;
+      settle();
+    });
     client.query(query);
   });
 }

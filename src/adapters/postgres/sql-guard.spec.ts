@@ -264,6 +264,12 @@ describe('checkQuery', () => {
       expect(error.code).toBe('VALIDATION_FAILED');
     });
 
+    it('walks long lists (thousands of VALUES rows) and still finds a denied function at the end', async () => {
+      const rows = Array.from({ length: 12_000 }, (_, index) => `(${index})`).join(',');
+      await expect(checkQuery(`VALUES ${rows}`, 0)).resolves.toMatchObject({ kind: 'select' });
+      await expectNotAllowed(`VALUES ${rows},(lo_import('/etc/passwd'))`, /function lo_import/);
+    });
+
     it('refuses absurd nesting as a parse error, not a crash', async () => {
       const error = await refusal(`SELECT ${'('.repeat(40_000)}1${')'.repeat(40_000)}`);
       expect(error.code).toBe('QUERY_INVALID');

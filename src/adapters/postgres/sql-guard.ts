@@ -147,7 +147,8 @@ function inspect(root: unknown): number {
   while (pending.length > 0) {
     const value = pending.pop();
     if (Array.isArray(value)) {
-      pending.push(...(value as unknown[]));
+      // One by one: spreading a list of thousands of VALUES rows could exceed the argument limit.
+      for (const item of value as unknown[]) pending.push(item);
       continue;
     }
     if (!isRecord(value)) continue;
