@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { SchemaModule } from '../schema/schema.module';
 import { AdaptersController } from './adapters.controller';
 import { AdaptersRepository } from './adapters.repository';
 import { AdaptersService } from './adapters.service';
@@ -8,6 +9,7 @@ import { SecretsCipher } from './secrets-cipher';
 import { SsrfGuard } from './ssrf-guard';
 
 @Module({
+  imports: [SchemaModule],
   controllers: [AdaptersController],
   providers: [
     AdaptersRepository,
