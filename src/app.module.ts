@@ -19,6 +19,8 @@ import { ChangesModule } from './changes/changes.module';
 import { DocsModule } from './docs/docs.module';
 import { IdempotencyModule } from './idempotency/idempotency.module';
 import { JobsModule } from './jobs/jobs.module';
+import { LlmModule } from './llm/llm.module';
+import { PipelinesModule } from './pipelines/pipelines.module';
 import { PromptsModule } from './prompts/prompts.module';
 import { SchemaModule } from './schema/schema.module';
 import { TaxonomyModule } from './taxonomy/taxonomy.module';
@@ -65,6 +67,8 @@ export class AppModule {
         PromptsModule,
         CacheModule,
         AdaptersModule,
+        LlmModule,
+        PipelinesModule,
         ...(options.imports ?? []),
       ],
       providers: [

@@ -135,8 +135,8 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, field: string): T {
 
 export function parseConfig(type: AdapterType, config: unknown): RestAdapterConfig | PostgresAdapterConfig {
   return type === 'rest'
-    ? (parse(restConfigSchema, config, 'config') as RestAdapterConfig)
-    : (parse(postgresConfigSchema, config, 'config') as PostgresAdapterConfig);
+    ? parse(restConfigSchema, config, 'config')
+    : parse(postgresConfigSchema, config, 'config');
 }
 
 export function parseSecrets(
@@ -144,8 +144,8 @@ export function parseSecrets(
   secrets: unknown,
 ): RestAdapterSecrets | PostgresAdapterSecrets {
   return type === 'rest'
-    ? (parse(restSecretsSchema, secrets, 'secrets') as RestAdapterSecrets)
-    : (parse(postgresSecretsSchema, secrets, 'secrets') as PostgresAdapterSecrets);
+    ? parse<RestAdapterSecrets>(restSecretsSchema, secrets, 'secrets')
+    : parse<PostgresAdapterSecrets>(postgresSecretsSchema, secrets, 'secrets');
 }
 
 /** The names of the secret fields that are set (what reads show instead of the values). */

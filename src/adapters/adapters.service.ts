@@ -86,7 +86,7 @@ export class AdaptersService {
     const config = parseConfig(input.type, input.config);
     const secrets = parseSecrets(input.type, input.secrets);
     this.assertNetworkPermission(undefined, config.allowedCidrs);
-    await this.assertTargets(input.type, config, secrets);
+    this.assertTargets(input.type, config, secrets);
     const sealed = secretFieldsOf(secrets).length === 0 ? null : this.cipher.seal(secrets);
     const row = await this.adapters.insert({
       name: input.name,
@@ -123,7 +123,7 @@ export class AdaptersService {
         (current.config as { allowedCidrs?: string[] }).allowedCidrs,
         (config as { allowedCidrs?: string[] }).allowedCidrs,
       );
-      await this.assertTargets(current.type, config, secrets);
+      this.assertTargets(current.type, config, secrets);
       const fields = secretFieldsOf(secrets);
       const row = await this.adapters.update(id, {
         description: input.description ?? current.description,
@@ -290,11 +290,11 @@ export class AdaptersService {
   }
 
   /** Literal addresses are checked when the adapter is saved; names are checked on every call. */
-  private async assertTargets(
+  private assertTargets(
     type: AdapterType,
     config: RestAdapterConfig | PostgresAdapterConfig,
     secrets: RestAdapterSecrets | PostgresAdapterSecrets,
-  ): Promise<void> {
+  ): void {
     if (type === 'rest') {
       const rest = config as RestAdapterConfig;
       assertAuthSecrets(rest, secrets as RestAdapterSecrets);

@@ -254,6 +254,12 @@ export class ProductsRepository {
     return version;
   }
 
+  /** `SELECT p.id FROM products p WHERE <filters>` with its parameters, for set-based selections. */
+  idsQuery(filters: ProductFilters, ftsConfig: string): { sql: string; params: unknown[] } {
+    const { where, params } = whereClause(filters, ftsConfig);
+    return { sql: `SELECT p.id FROM products p ${where}`, params };
+  }
+
   async exists(ids: number[]): Promise<number[]> {
     const rows = await this.query<{ id: string }>('SELECT id FROM products WHERE id = ANY($1::bigint[])', [
       ids,

@@ -15,7 +15,10 @@ const stdio: CliOutput = {
  * SECRETS_KEY (normally SECRETS_KEY_PREVIOUS) in one transaction. Afterwards SECRETS_KEY_PREVIOUS can
  * be removed. Exit codes: 0 done, 1 could not run.
  */
-export async function runSecretsRotateCli(env: NodeJS.ProcessEnv = process.env, io: CliOutput = stdio): Promise<number> {
+export async function runSecretsRotateCli(
+  env: NodeJS.ProcessEnv = process.env,
+  io: CliOutput = stdio,
+): Promise<number> {
   let connection: DatabaseConnection;
   let cipher: SecretsCipher;
   try {
@@ -43,7 +46,10 @@ export async function runSecretsRotateCli(env: NodeJS.ProcessEnv = process.env, 
       for (const row of rows) {
         // Opening fails (and the transaction rolls back) when a row's key is neither current nor previous.
         const sealed = cipher.seal(cipher.open<object>(row.secrets));
-        await manager.query('UPDATE adapters SET secrets = $2::jsonb WHERE id = $1', [row.id, JSON.stringify(sealed)]);
+        await manager.query('UPDATE adapters SET secrets = $2::jsonb WHERE id = $1', [
+          row.id,
+          JSON.stringify(sealed),
+        ]);
       }
       return rows.map((row) => row.name);
     });

@@ -2,7 +2,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import PgBoss from 'pg-boss';
-import { RequestContext } from '../common/request-context';
+import { type Principal, RequestContext } from '../common/request-context';
 import type { Pool, PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -75,22 +75,13 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
       // One worker per concurrent slot, each taking one job at a time: a slow job does not hold
       // back jobs fetched with it.
       for (let slot = 0; slot < queue.concurrency; slot++) {
+        // Each job is its own unit of work, as a system principal unless the handler says otherwise.
         ids.push(
-          await this.boss.work<object>(queue.name, { batchSize: 1 }, async ([job]) => {
-            if (job === undefined) return;
-            const { retryCount } = job as unknown as { retryCount?: number };
-            // Each job is its own unit of work, as a system principal unless the handler says otherwise.
-            await this.context.run(
-              () => queue.handler(job.data, { id: job.id, retryCount: retryCount ?? 0 }),
-              {
-                principal: {
-                  kind: 'system',
-                  id: `job:${queue.name}`,
-                  label: queue.name,
-                  permissions: new Set(),
-                },
-              },
-            );
+          await this.startWorker(queue.name, 2, queue.handler, {
+            kind: 'system',
+            id: `job:${queue.name}`,
+            label: queue.name,
+            permissions: new Set(),
           }),
         );
       }
@@ -110,6 +101,95 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
       ...options,
       ...(client === undefined ? {} : { db: { executeSql: (text, values) => client.query(text, values) } }),
     });
+  }
+
+  /**
+   * Queues created at run time (one per pipeline run, for per-run concurrency). Idempotent; the
+   * queue's jobs are retried only when a worker disappears (the handler handles its own retries).
+   */
+  async ensureQueue(name: string, expireInSeconds: number): Promise<void> {
+    if ((await this.boss.getQueue(name)) !== null) return;
+    await this.boss.createQueue(name, {
+      name,
+      retryLimit: 3,
+      retryDelay: 1,
+      retryBackoff: true,
+      expireInSeconds,
+    });
+  }
+
+  /** Many jobs in one statement per chunk, inside the current transaction when there is one. */
+  async sendBatch(queue: string, items: object[]): Promise<void> {
+    const client = this.transactionClient();
+    const db =
+      client === undefined
+        ? undefined
+        : { executeSql: (text: string, values: unknown[]) => client.query(text, values) };
+    for (let offset = 0; offset < items.length; offset += 1_000) {
+      const jobs = items.slice(offset, offset + 1_000).map((data) => ({ name: queue, data }));
+      if (db === undefined) await this.boss.insert(jobs);
+      else await this.boss.insert(jobs, { db });
+    }
+  }
+
+  /** Starts `concurrency` workers of a run-time queue on this replica; `stopWork` ends them. */
+  async startWork(
+    queue: string,
+    concurrency: number,
+    handler: (data: object, job: { id: string; retryCount: number }) => Promise<void>,
+  ): Promise<void> {
+    const ids: string[] = [];
+    for (let slot = 0; slot < concurrency; slot++) {
+      ids.push(
+        await this.startWorker(queue, 0.5, handler, {
+          kind: 'system',
+          id: 'job:pipeline',
+          label: 'pipeline worker',
+          permissions: new Set(),
+        }),
+      );
+    }
+    this.workerIds.set(queue, ids);
+  }
+
+  /**
+   * One worker taking one job at a time, in its own request context. pg-boss waits out the rest of
+   * its polling interval even after a job; the worker wakes itself after each job instead, so a busy
+   * queue is drained back to back and only an empty one is polled.
+   */
+  private async startWorker(
+    queue: string,
+    pollingIntervalSeconds: number,
+    handler: (data: object, job: { id: string; retryCount: number }) => Promise<void>,
+    principal: Principal,
+  ): Promise<string> {
+    let workerId = '';
+    workerId = await this.boss.work<object>(
+      queue,
+      { batchSize: 1, pollingIntervalSeconds },
+      async ([job]) => {
+        if (job === undefined) return;
+        const { retryCount } = job as unknown as { retryCount?: number };
+        try {
+          await this.context.run(() => handler(job.data, { id: job.id, retryCount: retryCount ?? 0 }), {
+            principal,
+          });
+        } finally {
+          if (workerId !== '') this.boss.notifyWorker(workerId);
+        }
+      },
+    );
+    return workerId;
+  }
+
+  async stopWork(queue: string): Promise<void> {
+    if (!this.workerIds.has(queue)) return;
+    this.workerIds.delete(queue);
+    await this.boss.offWork(queue);
+  }
+
+  async deleteQueue(queue: string): Promise<void> {
+    await this.boss.deleteQueue(queue);
   }
 
   /** Lets this replica's idle workers of a queue look for work now rather than at their next poll. */

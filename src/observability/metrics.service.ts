@@ -17,6 +17,14 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 export type CacheResultLabel = 'hit' | 'miss' | 'bypass';
 export type CacheL2Operation = 'get' | 'set' | 'purge' | 'subscribe';
 
+/**
+ * Model names come from configuration and administrators, so they are few; still, past this many
+ * distinct names further ones share the label `other`, so that a flood of names cannot blow up the
+ * series count.
+ */
+export const MAX_LLM_MODEL_LABELS = 50;
+type LlmLabels = 'provider' | 'model';
+
 export const METRIC_PROVIDERS = [
   makeCounterProvider({
     name: 'http_requests_total',
@@ -54,11 +62,39 @@ export const METRIC_PROVIDERS = [
     help: 'Shared (Redis) cache operations that failed, timed out or were skipped while Redis was away.',
     labelNames: ['operation'],
   }),
+  makeCounterProvider({
+    name: 'llm_requests_total',
+    help: 'LLM calls, by provider, model and outcome (success, or the error code without LLM_, e.g. timeout, rate_limited).',
+    labelNames: ['provider', 'model', 'outcome'],
+  }),
+  makeHistogramProvider({
+    name: 'llm_request_duration_seconds',
+    help: 'Time of LLM calls that reached the provider (waiting for a slot excluded), by provider and model.',
+    labelNames: ['provider', 'model'],
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300],
+  }),
+  makeCounterProvider({
+    name: 'llm_tokens_total',
+    help: 'Tokens of successful LLM calls, by provider, model and direction (in: prompt, out: completion).',
+    labelNames: ['provider', 'model', 'direction'],
+  }),
+  makeGaugeProvider({
+    name: 'llm_requests_in_flight',
+    help: 'LLM calls this replica has open at the provider (at most LLM_MAX_CONCURRENCY).',
+    labelNames: ['provider'],
+  }),
+  makeGaugeProvider({
+    name: 'llm_requests_queued',
+    help: 'LLM calls on this replica waiting for a free slot under LLM_MAX_CONCURRENCY.',
+    labelNames: ['provider'],
+  }),
 ];
 
 /** The only place business code reaches Prometheus through: every metric is defined and updated here. */
 @Injectable()
 export class MetricsService {
+  private readonly llmModels = new Set<string>();
+
   constructor(
     @InjectMetric('http_requests_total') private readonly httpRequests: Counter<HttpLabels>,
     @InjectMetric('http_request_duration_seconds') private readonly httpDuration: Histogram<HttpLabels>,
@@ -67,6 +103,11 @@ export class MetricsService {
     @InjectMetric('cache_l1_bytes') private readonly cacheBytes: Gauge<'adapter'>,
     @InjectMetric('cache_evictions_total') private readonly cacheEvictions: Counter<'adapter'>,
     @InjectMetric('cache_l2_errors_total') private readonly cacheL2Errors: Counter<'operation'>,
+    @InjectMetric('llm_requests_total') private readonly llmRequests: Counter<LlmLabels | 'outcome'>,
+    @InjectMetric('llm_request_duration_seconds') private readonly llmDuration: Histogram<LlmLabels>,
+    @InjectMetric('llm_tokens_total') private readonly llmTokens: Counter<LlmLabels | 'direction'>,
+    @InjectMetric('llm_requests_in_flight') private readonly llmInFlight: Gauge<'provider'>,
+    @InjectMetric('llm_requests_queued') private readonly llmQueued: Gauge<'provider'>,
   ) {}
 
   /** `route` is the matched route template (`/api/v1/products/:id`), or undefined when none matched. */
@@ -95,5 +136,37 @@ export class MetricsService {
 
   observeCacheL2Error(operation: CacheL2Operation): void {
     this.cacheL2Errors.inc({ operation });
+  }
+
+  /**
+   * One LLM call. `outcome` is a bounded enum (`success` or an error code); `seconds` is given when
+   * the call reached the provider, `tokens` when it succeeded.
+   */
+  observeLlmRequest(
+    provider: string,
+    model: string,
+    outcome: string,
+    seconds?: number,
+    tokens?: { readonly in: number; readonly out: number },
+  ): void {
+    const labels = { provider, model: this.llmModelLabel(model) };
+    this.llmRequests.inc({ ...labels, outcome });
+    if (seconds !== undefined) this.llmDuration.observe(labels, seconds);
+    if (tokens !== undefined) {
+      if (tokens.in > 0) this.llmTokens.inc({ ...labels, direction: 'in' }, tokens.in);
+      if (tokens.out > 0) this.llmTokens.inc({ ...labels, direction: 'out' }, tokens.out);
+    }
+  }
+
+  setLlmLoad(provider: string, inFlight: number, queued: number): void {
+    this.llmInFlight.set({ provider }, inFlight);
+    this.llmQueued.set({ provider }, queued);
+  }
+
+  private llmModelLabel(model: string): string {
+    if (this.llmModels.has(model)) return model;
+    if (this.llmModels.size >= MAX_LLM_MODEL_LABELS) return 'other';
+    this.llmModels.add(model);
+    return model;
   }
 }

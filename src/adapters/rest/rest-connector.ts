@@ -63,7 +63,7 @@ export class RestConnector {
     const started = Date.now();
     const { config } = adapter;
     const method = request.method.toUpperCase();
-    if (!(config.allowedMethods ?? ['GET', 'HEAD']).includes(method as never)) {
+    if (!(config.allowedMethods ?? ['GET', 'HEAD']).includes(method)) {
       throw new BadRequestError('ADAPTER_METHOD_NOT_ALLOWED', `This adapter does not allow ${method}.`, [
         { field: 'method', issue: `allowed: ${(config.allowedMethods ?? ['GET', 'HEAD']).join(', ')}` },
       ]);
