@@ -22,8 +22,6 @@ export class CreatePipelineRuns1795478446410 implements MigrationInterface {
         concurrency integer NOT NULL CHECK (concurrency BETWEEN 1 AND 64),
         max_tokens integer CHECK (max_tokens > 0),
         total integer NOT NULL CHECK (total > 0),
-        tokens_in bigint NOT NULL DEFAULT 0,
-        tokens_out bigint NOT NULL DEFAULT 0,
         generation integer NOT NULL DEFAULT 1,
         event_seq bigint NOT NULL DEFAULT nextval('pipeline_event_seq'),
         actor_type text NOT NULL,

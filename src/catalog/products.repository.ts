@@ -14,6 +14,10 @@ import type {
 
 export type ProductSort = 'id' | 'title' | 'updatedAt';
 
+/** A product without its images, variants and options. */
+export type ProductContent = ProductSummary &
+  Pick<ProductDetail, 'bodyHtml' | 'seoTitle' | 'seoDescription' | 'seoKeywords'>;
+
 export interface ProductFilters {
   q?: string;
   vendor?: string;
@@ -155,6 +159,33 @@ export class ProductsRepository {
     return rows.map((row) => toSummary(row, tagsById.get(row.id) ?? [], pendingById.get(row.id) ?? 0));
   }
 
+  /** The fields a prompt or a task reads (no images, variants or options), in one statement. */
+  async content(id: number): Promise<ProductContent | undefined> {
+    const [row] = await this.query<
+      SummaryRow &
+        Pick<
+          ProductContent,
+          'bodyHtml' | 'seoTitle' | 'seoDescription' | 'seoKeywords' | 'tags' | 'pendingChanges'
+        >
+    >(
+      `SELECT s.*, p.body_html AS "bodyHtml", p.seo_title AS "seoTitle", p.seo_description AS "seoDescription",
+          p.seo_keywords AS "seoKeywords",
+          COALESCE((SELECT array_agg(t.name ORDER BY x.position) FROM product_tags x JOIN tags t ON t.id = x.tag_id
+            WHERE x.product_id = p.id), '{}') AS tags,
+          (SELECT count(*)::int FROM changes c WHERE c.product_id = p.id AND c.status = 'proposed') AS "pendingChanges"
+        FROM (${SUMMARY_SELECT} WHERE p.id = $1) s JOIN products p ON p.id = s.id`,
+      [id],
+    );
+    if (row === undefined) return undefined;
+    return {
+      ...toSummary(row, row.tags, row.pendingChanges),
+      bodyHtml: row.bodyHtml,
+      seoTitle: row.seoTitle,
+      seoDescription: row.seoDescription,
+      seoKeywords: row.seoKeywords,
+    };
+  }
+
   async detail(id: number): Promise<Omit<ProductDetail, 'pendingProposals'> | undefined> {
     const summary = await this.summary(id);
     if (summary === undefined) return undefined;
@@ -207,12 +238,7 @@ export class ProductsRepository {
   async lockEditable(id: number): Promise<{ version: number; values: EditableValues } | undefined> {
     const existing = await this.writer.lockExisting([id]);
     const product = existing.get(id);
-    if (product === undefined) return undefined;
-    const [{ version }] = await this.query<{ version: number }>(
-      'SELECT version FROM products WHERE id = $1',
-      [id],
-    );
-    return { version, values: product.values };
+    return product === undefined ? undefined : { version: product.version, values: product.values };
   }
 
   /** Writes field values (validated by the caller), bumps the version and returns the new one. */

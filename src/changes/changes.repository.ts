@@ -99,6 +99,14 @@ export class ChangesRepository {
     return row === undefined ? undefined : toView(row);
   }
 
+  /** The changes with these ids, in the order given. */
+  async findMany(ids: string[]): Promise<ChangeView[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.query<ChangeRow>(`${SELECT} WHERE c.id = ANY($1::uuid[])`, [ids]);
+    const byId = new Map(rows.map((row) => [row.id, toView(row)]));
+    return ids.flatMap((id) => byId.get(id) ?? []);
+  }
+
   async lock(id: string): Promise<ChangeView | undefined> {
     const [row] = await this.query<ChangeRow>(`${SELECT} WHERE c.id = $1 FOR UPDATE`, [id]);
     return row === undefined ? undefined : toView(row);

@@ -103,9 +103,7 @@ export class ChangesService {
         { principal: this.context.principal, requestId: this.context.requestId },
       );
       this.context.addAuditDetails({ productId, fields: changes.map((c) => c.field), changeIds: ids });
-      const created: ChangeView[] = [];
-      for (const id of ids) created.push(await this.get(id));
-      return created;
+      return this.changes.findMany(ids);
     });
   }
 

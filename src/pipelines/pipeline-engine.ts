@@ -3,7 +3,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { CategoryAssigner } from '../catalog/category-assigner';
-import { ProductsService } from '../catalog/products.service';
+import { ProductsRepository } from '../catalog/products.repository';
 import { ChangesService } from '../changes/changes.service';
 import { AppError } from '../common/app-error';
 import type { AppConfig } from '../config/app-config';
@@ -56,7 +56,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly runs: PipelineRunsRepository,
     private readonly jobs: JobEngine,
-    private readonly products: ProductsService,
+    private readonly products: ProductsRepository,
     private readonly categories: CategoryAssigner,
     private readonly changes: ChangesService,
     private readonly prompts: PromptsService,
@@ -189,8 +189,9 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
       });
       // Another worker holds the item now (this job outlived its lease): its result is the one kept.
       if (!recorded) throw new LeaseLost();
-      const tokens = await this.runs.addTokens(run.id, outcome.tokensIn, outcome.tokensOut);
-      if (tokens.maxTokens !== null && tokens.tokensIn + tokens.tokensOut >= tokens.maxTokens) {
+      // Token totals are summed from the items, not kept on the run row: a counter there would make
+      // every item's transaction wait for the one before it.
+      if (run.maxTokens !== null && (await this.runs.tokensUsed(run.id)) >= run.maxTokens) {
         if (await this.runs.stopRun(run.id, 'cancelled', 'token_budget_exhausted')) {
           await this.runs.cancelPending(run.id);
         }
@@ -214,13 +215,11 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
     const none = { tokensIn: 0, tokensOut: 0, model: null };
     if (!isPipelineTask(run.task))
       return { status: 'failed', error: `unknown task ${run.task}`, output: null, ...none };
-    let product;
-    try {
-      product = await this.products.get(productId);
-    } catch (error) {
+    const product = await this.products.content(productId);
+    if (product === undefined) {
       return {
         status: 'failed',
-        error: `product_unavailable: ${(error as Error).message}`,
+        error: 'product_unavailable: the product no longer exists',
         output: null,
         ...none,
       };
@@ -285,6 +284,8 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Closes a running run once none of its items is pending or running; answers whether it did. */
   async closeIfDone(runId: string): Promise<boolean> {
+    // Most items finish while others are still open: an indexed look, without a lock, first.
+    if (await this.runs.hasOpenItems(runId)) return false;
     return this.txHost.withTransaction(async () => {
       const run = await this.runs.findRun(runId, true);
       if (run === undefined || (run.status !== 'running' && run.status !== 'queued')) return false;

@@ -45,7 +45,7 @@ export class PipelineEvents {
       if (!open) return;
       raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
-    send('snapshot', toRunView(run, await this.runs.counts(runId)), cursor);
+    send('snapshot', toRunView(run, await this.runs.progress(runId)), cursor);
     let lastBeat = Date.now();
     try {
       while (open) {
@@ -55,14 +55,15 @@ export class PipelineEvents {
           cursor = item.eventSeq;
         }
         const current = await this.service.require(runId);
-        const counts = await this.runs.counts(runId);
+        const progress = await this.runs.progress(runId);
+        const { counts } = progress;
         if (changed.length > 0) send('progress', { status: current.status, counts }, cursor);
         if (
           changed.length < BATCH &&
           FINISHED_RUN_STATUSES.includes(current.status) &&
           counts.running === 0
         ) {
-          send('done', toRunView(current, counts), cursor);
+          send('done', toRunView(current, progress), cursor);
           break;
         }
         if (Date.now() - lastBeat >= HEARTBEAT_MS) {

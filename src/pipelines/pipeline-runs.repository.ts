@@ -23,8 +23,6 @@ export interface RunRow {
   concurrency: number;
   maxTokens: number | null;
   total: number;
-  tokensIn: string;
-  tokensOut: string;
   generation: number;
   eventSeq: string;
   actorType: string;
@@ -57,8 +55,13 @@ export interface ItemRow {
 
 export type Counts = Record<ItemStatus, number>;
 
+export interface Progress {
+  counts: Counts;
+  tokens: { in: number; out: number };
+}
+
 const RUN_COLUMNS = `id, task, status, stop_reason AS "stopReason", selection, model, concurrency, max_tokens AS "maxTokens",
-  total, tokens_in AS "tokensIn", tokens_out AS "tokensOut", generation, event_seq AS "eventSeq",
+  total, generation, event_seq AS "eventSeq",
   actor_type AS "actorType", actor_id AS "actorId", actor_label AS "actorLabel", request_id AS "requestId",
   created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`;
 const ITEM_COLUMNS = `id, run_id AS "runId", product_id AS "productId", position, status, attempts,
@@ -168,6 +171,34 @@ export class PipelineRunsRepository {
     return { items, total };
   }
 
+  /** Counts by status and token totals, summed from the items. */
+  async progress(runId: string): Promise<Progress> {
+    const rows = await this.query<{ status: ItemStatus; count: number; tokensIn: string; tokensOut: string }>(
+      `SELECT status, count(*)::int AS count, COALESCE(sum(tokens_in), 0)::text AS "tokensIn",
+          COALESCE(sum(tokens_out), 0)::text AS "tokensOut"
+        FROM pipeline_items WHERE run_id = $1 GROUP BY status`,
+      [runId],
+    );
+    const progress: Progress = {
+      counts: { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
+      tokens: { in: 0, out: 0 },
+    };
+    for (const row of rows) {
+      progress.counts[row.status] = row.count;
+      progress.tokens.in += Number(row.tokensIn);
+      progress.tokens.out += Number(row.tokensOut);
+    }
+    return progress;
+  }
+
+  async hasOpenItems(runId: string): Promise<boolean> {
+    const rows = await this.query(
+      `SELECT 1 FROM pipeline_items WHERE run_id = $1 AND status IN ('pending', 'running') LIMIT 1`,
+      [runId],
+    );
+    return rows.length > 0;
+  }
+
   async counts(runId: string): Promise<Counts> {
     const rows = await this.query<{ status: ItemStatus; count: number }>(
       'SELECT status, count(*)::int AS count FROM pipeline_items WHERE run_id = $1 GROUP BY status',
@@ -222,22 +253,25 @@ export class PipelineRunsRepository {
     itemId: string,
     leaseSeconds: number,
   ): Promise<{ lease: string; productId: number; runId: string } | undefined> {
-    const [row] = await this.mutate<{ lease: string; productId: string; runId: string }>(
-      `UPDATE pipeline_items i SET status = 'running', lease = gen_random_uuid(),
-          lease_until = now() + make_interval(secs => $2), attempts = i.attempts + 1,
-          started_at = COALESCE(i.started_at, now()), event_seq = nextval('pipeline_event_seq')
-        FROM pipeline_runs r
-        WHERE i.id = $1 AND r.id = i.run_id AND r.status IN ('queued', 'running') AND i.status IN ('pending', 'running')
-        RETURNING i.lease, i.product_id AS "productId", i.run_id AS "runId"`,
+    // The run turns running with its first claimed item, in the same statement.
+    const [row] = await this.query<{ lease: string; productId: string; runId: string }>(
+      `WITH claimed AS (
+          UPDATE pipeline_items i SET status = 'running', lease = gen_random_uuid(),
+              lease_until = now() + make_interval(secs => $2), attempts = i.attempts + 1,
+              started_at = COALESCE(i.started_at, now()), event_seq = nextval('pipeline_event_seq')
+            FROM pipeline_runs r
+            WHERE i.id = $1 AND r.id = i.run_id AND r.status IN ('queued', 'running')
+              AND i.status IN ('pending', 'running')
+            RETURNING i.lease, i.product_id, i.run_id, r.status AS run_status
+        ),
+        started AS (
+          UPDATE pipeline_runs SET status = 'running', started_at = now(), event_seq = nextval('pipeline_event_seq')
+            WHERE id = (SELECT run_id FROM claimed WHERE run_status = 'queued') AND status = 'queued'
+        )
+        SELECT lease, product_id AS "productId", run_id AS "runId" FROM claimed`,
       [itemId, leaseSeconds],
     );
-    if (row === undefined) return undefined;
-    await this.query(
-      `UPDATE pipeline_runs SET status = 'running', started_at = now(), event_seq = nextval('pipeline_event_seq')
-        WHERE id = $1 AND status = 'queued'`,
-      [row.runId],
-    );
-    return { ...row, productId: Number(row.productId) };
+    return row === undefined ? undefined : { ...row, productId: Number(row.productId) };
   }
 
   /** Records an item's outcome if `lease` is still its lease; false when another worker took it over. */
@@ -276,17 +310,12 @@ export class PipelineRunsRepository {
     return rows.length > 0;
   }
 
-  async addTokens(
-    runId: string,
-    tokensIn: number,
-    tokensOut: number,
-  ): Promise<{ tokensIn: number; tokensOut: number; maxTokens: number | null }> {
-    const [row] = await this.mutate<{ tokensIn: string; tokensOut: string; maxTokens: number | null }>(
-      `UPDATE pipeline_runs SET tokens_in = tokens_in + $2, tokens_out = tokens_out + $3 WHERE id = $1
-        RETURNING tokens_in AS "tokensIn", tokens_out AS "tokensOut", max_tokens AS "maxTokens"`,
-      [runId, tokensIn, tokensOut],
+  async tokensUsed(runId: string): Promise<number> {
+    const [{ used }] = await this.query<{ used: string }>(
+      'SELECT COALESCE(sum(tokens_in + tokens_out), 0)::text AS used FROM pipeline_items WHERE run_id = $1',
+      [runId],
     );
-    return { tokensIn: Number(row.tokensIn), tokensOut: Number(row.tokensOut), maxTokens: row.maxTokens };
+    return Number(used);
   }
 
   /** Pending items of the run become cancelled; answers how many. */

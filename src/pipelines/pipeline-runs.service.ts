@@ -15,6 +15,7 @@ import { LlmService } from '../llm/llm.service';
 import { PipelineEngine, runQueue } from './pipeline-engine';
 import {
   type Counts,
+  type Progress,
   FINISHED_RUN_STATUSES,
   type ItemRow,
   type ItemStatus,
@@ -157,13 +158,13 @@ export class PipelineRunsService {
   ) {
     const result = await this.runs.listRuns(filters, page, limit);
     const items: RunView[] = [];
-    for (const row of result.items) items.push(toRunView(row, await this.runs.counts(row.id)));
+    for (const row of result.items) items.push(toRunView(row, await this.runs.progress(row.id)));
     return { items, total: result.total, page, limit };
   }
 
   async get(id: string): Promise<RunView> {
     const run = await this.require(id);
-    return toRunView(run, await this.runs.counts(id));
+    return toRunView(run, await this.runs.progress(id));
   }
 
   async items(id: string, status: ItemStatus | undefined, page: number, limit: number) {
@@ -253,7 +254,7 @@ function emptySelection(): BadRequestError {
   ]);
 }
 
-export function toRunView(row: RunRow, counts: Counts): RunView {
+export function toRunView(row: RunRow, { counts, tokens }: Progress): RunView {
   const finished = row.finishedAt ?? null;
   return {
     id: row.id,
@@ -266,7 +267,7 @@ export function toRunView(row: RunRow, counts: Counts): RunView {
     maxTokens: row.maxTokens,
     total: row.total,
     counts,
-    tokens: { in: Number(row.tokensIn), out: Number(row.tokensOut) },
+    tokens,
     createdBy: { type: row.actorType, id: row.actorId, label: row.actorLabel },
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt?.toISOString() ?? null,

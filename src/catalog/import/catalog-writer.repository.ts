@@ -6,6 +6,7 @@ import type { ImportedProduct } from './shopify-product';
 
 export interface ExistingProduct {
   id: number;
+  version: number;
   importHash: string | null;
   importValues: Partial<EditableValues> | null;
   values: EditableValues;
@@ -44,11 +45,12 @@ export class CatalogWriterRepository {
   async lockExisting(ids: number[]): Promise<Map<number, ExistingProduct>> {
     const rows = await this.query<{
       id: string;
+      version: number;
       importHash: string | null;
       importValues: Partial<EditableValues> | null;
       values: EditableValues;
     }>(
-      `SELECT p.id, p.import_hash AS "importHash", p.import_values AS "importValues",
+      `SELECT p.id, p.version, p.import_hash AS "importHash", p.import_values AS "importValues",
           jsonb_build_object(
             'title', p.title, 'bodyHtml', p.body_html, 'vendor', v.name, 'productType', pt.name,
             'category', p.category,
