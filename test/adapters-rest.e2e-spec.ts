@@ -398,6 +398,43 @@ describe('REST adapters', () => {
     });
   });
 
+  it('limits calls per adapter, and opens the circuit after repeated failures', async () => {
+    const limited = await createAdapter({
+      name: 'limited',
+      type: 'rest',
+      config: {
+        baseUrl: `${base}/api`,
+        allowedCidrs: ['127.0.0.2/32'],
+        rateLimit: { max: 2, windowSeconds: 60 },
+      },
+    }).expect(201);
+    await execute(limited.body.id as string, { method: 'GET', path: '/ok' }).expect(200);
+    await execute(limited.body.id as string, { method: 'GET', path: '/ok' }).expect(200);
+    const refused = await execute(limited.body.id as string, { method: 'GET', path: '/ok' }).expect(429);
+    expect(refused.body.error.code).toBe('ADAPTER_RATE_LIMITED');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+
+    const fragile = await createAdapter({
+      name: 'fragile',
+      type: 'rest',
+      config: {
+        baseUrl: `${base}/api`,
+        allowedCidrs: ['127.0.0.2/32'],
+        retry: { attempts: 0, backoffMs: 10 },
+      },
+    }).expect(201);
+    failures = 0;
+    for (let i = 0; i < 5; i++) {
+      expect(
+        (await execute(fragile.body.id as string, { method: 'GET', path: '/flaky' }).expect(200)).body.status,
+      ).toBe(503);
+    }
+    const open = await execute(fragile.body.id as string, { method: 'GET', path: '/ok' }).expect(503);
+    expect(open.body.error.code).toBe('ADAPTER_CIRCUIT_OPEN');
+    expect(Number(open.headers['retry-after'])).toBeGreaterThan(0);
+    expect(failures).toBe(5);
+  });
+
   it('tests connectivity', async () => {
     const res = await http().post(`/api/v1/adapters/${upstreamId}/test`).set(admin).expect(200);
     expect(res.body).toMatchObject({ ok: true });

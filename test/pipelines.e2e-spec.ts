@@ -302,6 +302,41 @@ describe('pipeline runs', () => {
     expect(changes.body.items[0].newValue).toMatch(/Lamps/);
   }, 60_000);
 
+  it('retries transient provider failures within the item, and fails invalid output at once', async () => {
+    const ids = await seed(2, 60_000);
+    stub.reset();
+    stub.queueChat({ status: 500 }, { status: 429, retryAfter: '0' }, 'valid', 'malformed');
+    const id = await startRun({ task: 'meta_optimization', selection: { productIds: ids }, concurrency: 1 });
+    const run = await waitFor(id, finished);
+    expect(run.counts).toMatchObject({ succeeded: 1, failed: 1 });
+    expect(stub.chatCalls.length).toBe(4);
+    const items = await http().get(`/api/v1/pipeline-runs/${id}/items`).set(admin).expect(200);
+    const failed = (items.body.items as Array<{ status: string; error: string }>).find(
+      (item) => item.status === 'failed',
+    );
+    expect(failed?.error).toMatch(/^invalid_output: the model did not answer with JSON/);
+  });
+
+  it('selects by filter and skips products already processed by the task', async () => {
+    const ids = await seed(3, 70_000);
+    stub.reset();
+    const first = await startRun({ task: 'schema_analysis', selection: { productIds: [ids[0]] } });
+    expect((await waitFor(first, finished)).status).toBe('completed');
+    const dry = await http()
+      .post('/api/v1/pipeline-runs')
+      .set(admin)
+      .send({ task: 'schema_analysis', selection: { filter: { q: 'lamp', tag: 'Walnut' } }, dryRun: true })
+      .expect(200);
+    expect(dry.body.total).toBeGreaterThanOrEqual(3);
+    const unprocessed = await http()
+      .post('/api/v1/pipeline-runs')
+      .set(admin)
+      .send({ task: 'schema_analysis', selection: { unprocessed: true }, dryRun: true })
+      .expect(200);
+    expect(unprocessed.body.total).toBe(dry.body.total - 1);
+    expect(unprocessed.body.model).toBe('stub-small:latest');
+  });
+
   it('refuses bad input with 400 and details, and needs pipelines:run', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ task: 'world_domination', selection: { all: true } }, 'VALIDATION_FAILED'],
