@@ -404,4 +404,85 @@ describe('pipeline runs', () => {
     },
     120_000,
   );
+
+  (TEST_DATABASE_URL ? it : it.skip)(
+    'finishes a run after the instance working on it dies, recording every item once',
+    async () => {
+      const own = await provisionTestDatabase();
+      const env = {
+        OLLAMA_URL: stub.url,
+        LLM_DEFAULT_MODEL: 'stub-small:latest',
+        PIPELINE_ITEM_TIMEOUT_MS: '20000',
+      };
+      let first: TestApp | undefined = await startTestApp(own, env);
+      let second: TestApp | undefined;
+      try {
+        const firstAuth = bearer(
+          (await signIn(first.app, TEST_ADMIN.email, TEST_ADMIN.password)).accessToken,
+        );
+        const ids = Array.from({ length: 12 }, (_, i) => 95_000 + i);
+        await first.app.get(RequestContext).run(() =>
+          first!.app.get(CatalogImporter).importBatch(
+            ids.map((id, index) => ({
+              position: index + 1,
+              value: { id, title: `Oak Shelf ${id}`, handle: `oak-shelf-${id}`, tags: ['Oak'] },
+            })),
+          ),
+        );
+        stub.reset();
+        // The first instance's calls hang: it dies with four items in flight.
+        stub.latencyMs = 60_000;
+        const started = await request(first.app.getHttpServer())
+          .post('/api/v1/pipeline-runs')
+          .set(firstAuth)
+          .send({ task: 'meta_optimization', selection: { productIds: ids }, concurrency: 4 })
+          .expect(202);
+        const runId = started.body.id as string;
+        const dataSource = first.app.get(DataSource);
+        for (let i = 0; i < 100; i++) {
+          const [{ running }] = await dataSource.query<Array<{ running: number }>>(
+            `SELECT count(*)::int AS running FROM pipeline_items WHERE run_id = $1 AND status = 'running'`,
+            [runId],
+          );
+          if (running === 4) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await first.close();
+        first = undefined;
+        stub.latencyMs = 0;
+
+        second = await startTestApp(own, env);
+        const secondAuth = bearer(
+          (await signIn(second.app, TEST_ADMIN.email, TEST_ADMIN.password)).accessToken,
+        );
+        let run: RunView | undefined;
+        for (let i = 0; i < 900; i++) {
+          run = (
+            await request(second.app.getHttpServer())
+              .get(`/api/v1/pipeline-runs/${runId}`)
+              .set(secondAuth)
+              .expect(200)
+          ).body as RunView;
+          if (finished(run)) break;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        expect(run).toMatchObject({
+          status: 'completed',
+          counts: { succeeded: 12, failed: 0, cancelled: 0 },
+        });
+        const rows = await second.app.get(DataSource).query<Array<{ attempts: number; proposals: number }>>(
+          `SELECT i.attempts, (SELECT count(*)::int FROM changes c WHERE c.item_id = i.id) AS proposals
+              FROM pipeline_items i WHERE i.run_id = $1`,
+          [runId],
+        );
+        expect(rows.every((row) => row.proposals === 3)).toBe(true);
+        expect(rows.filter((row) => row.attempts === 2)).toHaveLength(4);
+      } finally {
+        await first?.close();
+        await second?.close();
+        await own.drop();
+      }
+    },
+    180_000,
+  );
 });

@@ -51,6 +51,8 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
   private sweeper: NodeJS.Timeout | undefined;
   private dispatching = false;
   private stopped = false;
+  /** Aborts LLM calls in flight when this replica shuts down; their items run again elsewhere. */
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
@@ -74,6 +76,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
+    this.shutdown.abort();
     clearInterval(this.dispatcher);
     clearInterval(this.sweeper);
     for (const runId of this.joined) await this.jobs.stopWork(runQueue(runId)).catch(() => undefined);
@@ -130,6 +133,9 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
     if (run === undefined) return;
     const started = Date.now();
     const outcome = await this.runTask(run, claim.productId);
+    // Shutting down: the outcome may only be the abort. The job fails so that the job engine runs
+    // it again (on another replica, or this one after a restart), under a new lease.
+    if (this.stopped) throw new Error('The service is shutting down; the item will run again.');
     try {
       await this.record(run, itemId, claim, outcome, started);
     } catch (error) {
@@ -251,6 +257,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
           user: rendered.user,
           jsonSchema: definition.jsonSchema,
           timeoutMs: Math.max(1, deadline - Date.now()),
+          signal: this.shutdown.signal,
         });
         tokensIn += result.tokensIn;
         tokensOut += result.tokensOut;
@@ -274,7 +281,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
         // Exponential backoff with full jitter, or the provider's Retry-After when it gave one.
         const retryAfterMs = ((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 0) * 1000;
         const delay = Math.max(retryAfterMs, Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1));
-        if (!transient || attempt >= MAX_ATTEMPTS || Date.now() + delay >= deadline) {
+        if (!transient || this.stopped || attempt >= MAX_ATTEMPTS || Date.now() + delay >= deadline) {
           return { status: 'failed', error: reason, output: null, tokensIn, tokensOut, model };
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
