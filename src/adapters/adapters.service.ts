@@ -1,6 +1,7 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { AuditService } from '../audit/audit.service';
 import { AdapterCache } from '../cache/adapter-cache';
 import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../common/app-error';
@@ -61,6 +62,8 @@ export interface UpdateAdapterInput {
  */
 @Injectable()
 export class AdaptersService {
+  private readonly records = new LRUCache<string, AdapterRecord>({ max: 1_000, ttl: 2_000 });
+
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly adapters: AdaptersRepository,
@@ -135,6 +138,7 @@ export class AdaptersService {
         actor: this.context.principal?.id ?? null,
       });
       this.postgres.evict(id);
+      this.records.delete(id);
       await this.purgeCache(id);
       this.context.addAuditDetails({
         changed: Object.keys(input).filter((key) => (input as Record<string, unknown>)[key] !== undefined),
@@ -147,6 +151,7 @@ export class AdaptersService {
   async delete(id: string): Promise<void> {
     if (!(await this.adapters.delete(id))) throw adapterNotFound(id);
     this.postgres.evict(id);
+    this.records.delete(id);
     await this.purgeCache(id);
   }
 
@@ -214,8 +219,20 @@ export class AdaptersService {
     );
   }
 
-  /** The decrypted record connectors work with; refuses disabled adapters. */
+  /**
+   * The decrypted record connectors work with; refuses disabled adapters. Kept for 2 s per replica
+   * (dropped at once here on update or delete; other replicas see a change within 2 s), so that a
+   * burst of calls does not read and decrypt the same row each time.
+   */
   async record(id: string): Promise<AdapterRecord> {
+    const cached = this.records.get(id);
+    if (cached !== undefined) return cached;
+    const record = await this.load(id);
+    this.records.set(id, record);
+    return record;
+  }
+
+  private async load(id: string): Promise<AdapterRecord> {
     const row = await this.require(id);
     if (row.status !== 'active') {
       throw new ConflictError('ADAPTER_DISABLED', `The adapter ${row.name} is disabled.`);
