@@ -3,7 +3,6 @@ import { get as httpGet } from 'node:http';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { CatalogImporter } from '../src/catalog/import/catalog-importer';
-import { runPipelineCli } from '../src/cli/pipeline.cli';
 import { RequestContext } from '../src/common/request-context';
 import { bearer, createUser, signIn } from './support/auth';
 import { StubOllama } from './support/stub-ollama';
@@ -355,34 +354,6 @@ describe('pipeline runs', () => {
     expect(run.counts.cancelled).toBeGreaterThan(0);
     expect(run.counts.succeeded + run.counts.cancelled).toBe(12);
     expect(run.tokens.in + run.tokens.out).toBeGreaterThan(0);
-  });
-
-  // The embedded test database takes one connection, which the test app holds.
-  (TEST_DATABASE_URL ? it : it.skip)('runs from the command line with a summary', async () => {
-    const ids = await seed(3, 85_000);
-    stub.reset();
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runPipelineCli(
-      ['--task', 'meta_optimization', '--products', ids.join(','), '--concurrency', '2'],
-      {
-        DATABASE_URL: db.url,
-        DB_POOL_SIZE: String(db.poolSize),
-        NODE_ENV: 'test',
-        JWT_SECRET: 'cli-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz',
-        OLLAMA_URL: stub.url,
-        LLM_DEFAULT_MODEL: 'stub-small:latest',
-      },
-      { out: (line) => out.push(line), err: (line) => err.push(line), progress: false },
-    );
-    expect(err).toEqual([]);
-    expect(code).toBe(0);
-    expect(out[0]).toMatch(
-      /^Run [0-9a-f-]{36} completed: 3 succeeded, 0 failed, 0 cancelled of 3; tokens \d+ in, \d+ out\.$/,
-    );
-    expect(
-      await runPipelineCli(['--task', 'nope', '--all'], {}, { out: () => undefined, err: () => undefined }),
-    ).toBe(2);
   });
 
   it('refuses bad input with 400 and details, and needs pipelines:run', async () => {
