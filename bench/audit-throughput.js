@@ -13,44 +13,15 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
-const { Client } = require('pg');
+const { createBenchDatabase, intFromEnv } = require('./lib');
 
 const dist = join(__dirname, '..', 'dist');
-
-function intFromEnv(name, fallback, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new Error(`${name} must be an integer in ${min}..${max}`);
-  return value;
-}
-
-/** A database of its own on the server, so that the chain holds only this run's events. */
-async function createDatabase(serverUrl) {
-  const name = `mcp_admin_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
 
 async function main() {
   const events = intFromEnv('BENCH_AUDIT_EVENTS', 20_000, 100, 1_000_000);
   const concurrency = intFromEnv('BENCH_AUDIT_CONCURRENCY', 64, 1, 1_000);
   const serverUrl = process.env.BENCH_DATABASE_URL;
-  const database = serverUrl ? await createDatabase(serverUrl) : undefined;
+  const database = serverUrl ? await createBenchDatabase(serverUrl) : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-admin-bench-audit-'));
 
   const { loadConfig } = require(join(dist, 'config', 'load-config.js'));

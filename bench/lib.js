@@ -6,6 +6,8 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
+const { randomBytes } = require('node:crypto');
+const { Client } = require('pg');
 const autocannon = require('autocannon');
 
 const LOOPBACK = '127.0.0.1';
@@ -197,7 +199,40 @@ function startStubServer(handler) {
   });
 }
 
+/** An integer setting from the environment, within bounds; the fallback when unset. */
+function intFromEnv(name, fallback, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max} (got '${raw}')`);
+  }
+  return value;
+}
+
+/** A fresh database of its own on a PostgreSQL server, for one in-process benchmark. */
+async function createBenchDatabase(serverUrl) {
+  const name = `mcp_admin_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
 module.exports = {
+  intFromEnv,
+  createBenchDatabase,
   LOOPBACK,
   assertLoopback,
   freePort,

@@ -15,18 +15,9 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const { Writable } = require('node:stream');
-const { Client } = require('pg');
+const { createBenchDatabase, intFromEnv } = require('./lib');
 
 const dist = join(__dirname, '..', 'dist');
-
-function intFromEnv(name, fallback, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max)
-    throw new Error(`${name} must be an integer in ${min}..${max}`);
-  return value;
-}
 
 /** An Ollama-shaped /api/chat that answers valid meta_optimization output after a fixed delay. */
 function startStubLlm(latencyMs) {
@@ -64,31 +55,12 @@ function startStubLlm(latencyMs) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-async function createDatabase(serverUrl) {
-  const name = `mcp_admin_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
-
 async function main() {
   const items = intFromEnv('BENCH_PIPELINE_ITEMS', 1000, 10, 100_000);
   const latencyMs = intFromEnv('BENCH_PIPELINE_LATENCY_MS', 50, 1, 10_000);
   const concurrency = intFromEnv('BENCH_PIPELINE_CONCURRENCY', 16, 1, 64);
   const serverUrl = process.env.BENCH_DATABASE_URL;
-  const database = serverUrl ? await createDatabase(serverUrl) : undefined;
+  const database = serverUrl ? await createBenchDatabase(serverUrl) : undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'mcp-admin-bench-pipeline-'));
   const stub = await startStubLlm(latencyMs);
 

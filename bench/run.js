@@ -17,24 +17,14 @@ const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function intEnv(name, fallback, min, max) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be an integer from ${min} to ${max} (got '${raw}')`);
-  }
-  return value;
-}
-
 function readOptions() {
   const logLevel = process.env.BENCH_LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new Error(`BENCH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return {
-    duration: intEnv('BENCH_DURATION', 10, 1, 300),
-    connections: intEnv('BENCH_CONNECTIONS', 50, 1, 1000),
-    warmup: intEnv('BENCH_WARMUP', 2, 0, 60),
+    duration: lib.intFromEnv('BENCH_DURATION', 10, 1, 300),
+    connections: lib.intFromEnv('BENCH_CONNECTIONS', 50, 1, 1000),
+    warmup: lib.intFromEnv('BENCH_WARMUP', 2, 0, 60),
     logLevel,
     databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
     redisUrl: process.env.BENCH_REDIS_URL || undefined,

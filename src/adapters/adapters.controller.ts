@@ -28,7 +28,7 @@ export class AdaptersController {
   @RequirePermissions('adapters:read')
   @ApiOperation({ summary: 'Registered adapters (secrets never shown; secretFields says which are set)' })
   list(@Query() query: ListAdaptersQueryDto) {
-    return this.adapters.list(query.page ?? 1, query.limit ?? 50, query.type);
+    return this.adapters.list(query.page, query.limit, query.type);
   }
 
   @Get('adapters/:id')

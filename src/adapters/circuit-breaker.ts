@@ -61,8 +61,4 @@ export class CircuitBreakers {
     if (circuit.failures >= this.options.failureThreshold)
       circuit.openUntil = Date.now() + this.options.openMs;
   }
-
-  forget(key: string): void {
-    this.circuits.delete(key);
-  }
 }

@@ -2,15 +2,9 @@ import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@ne
 import { ApiBearerAuth, ApiOperation } from '@nestjs/swagger';
 import { AuditedManually } from '../audit/audited.decorator';
 import { RequirePermissions } from '../authz/route-access.decorators';
+import { PageQueryDto } from '../common/page-query.dto';
 import { ApiController } from '../common/api-controller.decorator';
-import {
-  CreateUserDto,
-  PageQueryDto,
-  ResetPasswordDto,
-  SetRolesDto,
-  UpdateUserDto,
-  UserIdParam,
-} from './dto/users.dto';
+import { CreateUserDto, ResetPasswordDto, SetRolesDto, UpdateUserDto, UserIdParam } from './dto/users.dto';
 import { type Page, type UserResponse, UsersService } from './users.service';
 
 @ApiController('users')

@@ -4,6 +4,7 @@ import { Audited, AuditedManually } from '../audit/audited.decorator';
 import { RequirePermissions } from '../authz/route-access.decorators';
 import { ProductIdParam } from '../catalog/dto/products.dto';
 import { parseProductId } from '../catalog/product-input';
+import { PageQueryDto } from '../common/page-query.dto';
 import { API_PREFIX } from '../common/api-controller.decorator';
 import type { ChangeView } from './change.types';
 import { type BulkResult, ChangesService } from './changes.service';
@@ -11,7 +12,6 @@ import {
   BulkReviewDto,
   ChangeIdParam,
   ListChangesQueryDto,
-  PageQueryDto,
   ProposeChangesDto,
   ReviewCommentDto,
 } from './dto/changes.dto';
@@ -37,8 +37,8 @@ export class ChangesController {
         ...(from === undefined ? {} : { from: new Date(from) }),
         ...(to === undefined ? {} : { to: new Date(to) }),
       },
-      page ?? 1,
-      limit ?? 50,
+      page,
+      limit,
     );
   }
 
@@ -53,7 +53,7 @@ export class ChangesController {
   @RequirePermissions('changes:read')
   @ApiOperation({ summary: 'Products with proposals waiting for review, lowest confidence first' })
   reviewQueue(@Query() query: PageQueryDto) {
-    return this.changes.reviewQueue(query.page ?? 1, query.limit ?? 50);
+    return this.changes.reviewQueue(query.page, query.limit);
   }
 
   @Post('products/:id/proposals')

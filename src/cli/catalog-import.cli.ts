@@ -19,11 +19,11 @@ import { ChangesRepository } from '../changes/changes.repository';
 import { RequestContext } from '../common/request-context';
 import { RequestContextModule } from '../common/request-context.module';
 import { ConfigModule } from '../config/config.module';
-import { ConfigError, loadConfig, loadDotEnvFile } from '../config/load-config';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { DatabaseModule } from '../database/database.module';
 import { EmbeddedDatabaseInUseError } from '../database/embedded-postgres';
 import { TaxonomyModule } from '../taxonomy/taxonomy.module';
-import type { CliOutput } from './migrations.cli';
+import { type CliOutput, runAsMain, stdio } from './cli-io';
 import { statSync } from 'node:fs';
 
 const USAGE =
@@ -55,11 +55,7 @@ export interface ImportSummary {
 export async function runCatalogImportCli(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  io: CliOutput & { progress?: boolean } = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    progress: process.stderr.isTTY,
-  },
+  io: CliOutput & { progress?: boolean } = { ...stdio, progress: process.stderr.isTTY },
 ): Promise<number> {
   const [path] = argv;
   if (path === undefined || argv.length !== 1) {
@@ -199,13 +195,4 @@ function printSummary(summary: ImportSummary, io: CliOutput): void {
   }
 }
 
-if (require.main === module) {
-  loadDotEnvFile();
-  runCatalogImportCli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(() => runCatalogImportCli(process.argv.slice(2)));

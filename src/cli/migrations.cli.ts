@@ -1,8 +1,9 @@
 import 'reflect-metadata';
+import { type CliOutput, runAsMain, stdio } from './cli-io';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { ConfigError, loadConfig, loadDotEnvFile } from '../config/load-config';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { DatabaseConnection } from '../database/database-connection';
 import { MIGRATIONS_SOURCE_DIR } from '../database/database-paths';
 import { EmbeddedDatabaseInUseError } from '../database/embedded-postgres';
@@ -13,16 +14,6 @@ import {
 } from '../database/migration-runner';
 
 const USAGE = 'usage: migrations <run | revert | show | generate <PascalCaseName>>';
-
-export interface CliOutput {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-const stdio: CliOutput = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
 
 /** `npm run migration:<command>`: runs against DATABASE_URL, or the embedded database when it is unset. */
 export async function runMigrationCli(
@@ -118,13 +109,4 @@ ${statements([...sql.downQueries].reverse())}
   return 0;
 }
 
-if (require.main === module) {
-  loadDotEnvFile();
-  runMigrationCli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      stdio.err(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(() => runMigrationCli(process.argv.slice(2)));

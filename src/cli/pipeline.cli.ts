@@ -3,12 +3,12 @@ import { SingleBar } from 'cli-progress';
 import { createApp } from '../app.setup';
 import { AppError } from '../common/app-error';
 import { RequestContext } from '../common/request-context';
-import { ConfigError, loadConfig, loadDotEnvFile } from '../config/load-config';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { EmbeddedDatabaseInUseError } from '../database/embedded-postgres';
 import { closeGracefully } from '../observability/shutdown.service';
 import { isPipelineTask } from '../pipelines/pipeline-tasks';
 import { PipelineRunsService, type Selection } from '../pipelines/pipeline-runs.service';
-import type { CliOutput } from './migrations.cli';
+import { type CliOutput, runAsMain, stdio } from './cli-io';
 
 const USAGE =
   'usage: npm run pipeline -- --task <task> (--all | --unprocessed | --products 1,2,3) [--concurrency N] [--model M] [--max-tokens N]';
@@ -72,11 +72,7 @@ function parseArgs(argv: readonly string[]): Args | string {
 export async function runPipelineCli(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  io: CliOutput & { progress?: boolean } = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    progress: process.stderr.isTTY,
-  },
+  io: CliOutput & { progress?: boolean } = { ...stdio, progress: process.stderr.isTTY },
 ): Promise<number> {
   const args = parseArgs(argv);
   if (typeof args === 'string') {
@@ -142,13 +138,4 @@ export async function runPipelineCli(
   }
 }
 
-if (require.main === module) {
-  loadDotEnvFile();
-  runPipelineCli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(() => runPipelineCli(process.argv.slice(2)));

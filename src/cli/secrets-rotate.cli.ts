@@ -1,14 +1,9 @@
 import 'reflect-metadata';
 import { SecretsCipher, type SealedSecrets } from '../adapters/secrets-cipher';
-import { ConfigError, loadConfig, loadDotEnvFile } from '../config/load-config';
+import { ConfigError, loadConfig } from '../config/load-config';
 import { DatabaseConnection } from '../database/database-connection';
 import { EmbeddedDatabaseInUseError } from '../database/embedded-postgres';
-import type { CliOutput } from './migrations.cli';
-
-const stdio: CliOutput = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+import { type CliOutput, runAsMain, stdio } from './cli-io';
 
 /**
  * `npm run secrets:rotate`: re-encrypts every adapter secret sealed under another key than
@@ -67,13 +62,4 @@ export async function runSecretsRotateCli(
   }
 }
 
-if (require.main === module) {
-  loadDotEnvFile();
-  runSecretsRotateCli().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runAsMain(() => runSecretsRotateCli());

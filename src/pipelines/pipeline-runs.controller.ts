@@ -61,8 +61,8 @@ export class PipelineRunsController {
         ...(query.from === undefined ? {} : { from: new Date(query.from) }),
         ...(query.to === undefined ? {} : { to: new Date(query.to) }),
       },
-      query.page ?? 1,
-      query.limit ?? 50,
+      query.page,
+      query.limit,
     );
   }
 

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { Audited, AuditedManually } from '../audit/audited.decorator';
 import { RequirePermissions } from '../authz/route-access.decorators';
 import { ApiController } from '../common/api-controller.decorator';
+import { PageQueryDto } from '../common/page-query.dto';
 import {
   CreatePromptDto,
   ListPromptsQueryDto,
@@ -11,7 +12,6 @@ import {
   PromptDto,
   PromptNameParam,
   PromptPageDto,
-  PromptPageQueryDto,
   PromptVersionParams,
   RenderedPromptDto,
   UpdatePromptDto,
@@ -79,7 +79,7 @@ export class PromptsController {
   @RequirePermissions('prompts:read')
   @ApiOperation({ summary: 'Every version of a prompt, newest first' })
   @ApiOkResponse({ type: PromptPageDto })
-  versions(@Param() { name }: PromptNameParam, @Query() query: PromptPageQueryDto): Promise<PromptPage> {
+  versions(@Param() { name }: PromptNameParam, @Query() query: PageQueryDto): Promise<PromptPage> {
     return this.prompts.versions(name, query.page, query.limit);
   }
 

@@ -69,12 +69,7 @@ export class RestConnector {
       ]);
     }
     const url = upstreamUrl(config.baseUrl, request.path, request.query);
-    const headers: Record<string, string> = {
-      ...callerHeaders(request.headers),
-      ...lowerCaseKeys(config.headers ?? {}),
-      'accept-encoding': 'identity',
-    };
-    this.applyAuth(adapter, headers, url);
+    const headers = this.upstreamHeaders(adapter, callerHeaders(request.headers), url);
     let body: Buffer | undefined;
     if (request.body !== undefined && method !== 'GET' && method !== 'HEAD') {
       body =
@@ -125,21 +120,31 @@ export class RestConnector {
     };
   }
 
-  /** Connectivity check: one GET of the base URL, any HTTP answer counts as reachable. */
+  /** Connectivity check: one HEAD of the base URL; any answer below 500 counts as reachable. */
   async test(adapter: RestAdapter): Promise<{ ok: boolean; status: number; latencyMs: number }> {
     const started = Date.now();
-    const headers: Record<string, string> = {
-      ...lowerCaseKeys(adapter.config.headers ?? {}),
-      'accept-encoding': 'identity',
-    };
     const url = new URL(adapter.config.baseUrl);
-    this.applyAuth(adapter, headers, url);
+    const headers = this.upstreamHeaders(adapter, {}, url);
     const response = await this.follow(adapter, 'HEAD', url, headers, undefined, started);
     return { ok: response.status < 500, status: response.status, latencyMs: Date.now() - started };
   }
 
-  forget(adapterId: string, revision: string): void {
-    this.breakers.forget(`${adapterId}:${revision}`);
+  /**
+   * What goes upstream: the caller's (already filtered) headers, the adapter's own over them, no
+   * compression, and the adapter's credentials (in a header, or in the URL for query API keys).
+   */
+  private upstreamHeaders(
+    adapter: RestAdapter,
+    caller: Record<string, string>,
+    url: URL,
+  ): Record<string, string> {
+    const headers: Record<string, string> = {
+      ...caller,
+      ...lowerCaseKeys(adapter.config.headers ?? {}),
+      'accept-encoding': 'identity',
+    };
+    this.applyAuth(adapter, headers, url);
+    return headers;
   }
 
   private applyAuth(adapter: RestAdapter, headers: Record<string, string>, url: URL): void {

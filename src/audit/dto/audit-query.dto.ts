@@ -1,13 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ISO_WITH_ZONE } from '../../common/page-query.dto';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type AuditExportFormat } from '../audit-query.service';
 import type { AuditOutcome } from '../audit.types';
 
 /** Decimal ids without sign, leading zeros or exponent (`Number()` would accept `0x10` and `1e3`). */
 const ID = /^[1-9][0-9]{0,15}$/;
-/** A date, or a date-time with a zone: a local time without one would depend on the server's zone. */
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 const OUTCOMES: readonly AuditOutcome[] = ['success', 'failure', 'denied'];
 const FORMATS: readonly AuditExportFormat[] = ['ndjson', 'csv'];
 

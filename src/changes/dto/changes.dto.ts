@@ -1,10 +1,10 @@
+import { ISO_WITH_ZONE, PageQueryDto } from '../../common/page-query.dto';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsIn,
-  IsInt,
   IsISO8601,
   IsNumber,
   IsObject,
@@ -22,30 +22,9 @@ import { EDITABLE_FIELDS, type EditableField } from '../../catalog/product-field
 import { CHANGE_SOURCES, CHANGE_STATUSES, type ChangeSource, type ChangeStatus } from '../change.types';
 import { MAX_BULK_CHANGES, type ReviewAction } from '../changes.service';
 
-export const MAX_CHANGE_PAGE_LIMIT = 200;
-const ISO_WITH_ZONE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
-
 export class ChangeIdParam {
   @IsUUID()
   id!: string;
-}
-
-export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1_000_000)
-  page?: number;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_CHANGE_PAGE_LIMIT, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_CHANGE_PAGE_LIMIT)
-  limit?: number;
 }
 
 export class ListChangesQueryDto extends PageQueryDto {

@@ -1,3 +1,4 @@
+import { PageQueryDto } from '../../common/page-query.dto';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -116,23 +117,7 @@ export class RunIdParam {
   id!: string;
 }
 
-export class ListRunsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(1_000_000)
-  page?: number;
-
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit?: number;
-
+export class ListRunsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: PIPELINE_TASKS })
   @IsOptional()
   @IsIn(PIPELINE_TASKS)

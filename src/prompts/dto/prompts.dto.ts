@@ -1,3 +1,4 @@
+import { PageQueryDto } from '../../common/page-query.dto';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
@@ -79,25 +80,7 @@ export class PromptVersionParams extends PromptNameParam {
   version!: number;
 }
 
-export class PromptPageQueryDto {
-  @ApiPropertyOptional({ default: 1, minimum: 1 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
-  page: number = 1;
-
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
-  limit: number = 50;
-}
-
-export class ListPromptsQueryDto extends PromptPageQueryDto {
+export class ListPromptsQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ enum: PROMPT_TASKS })
   @IsOptional()
   @IsIn(PROMPT_TASKS)
