@@ -24,6 +24,8 @@ import { PipelinesModule } from './pipelines/pipelines.module';
 import { PromptsModule } from './prompts/prompts.module';
 import { SchemaModule } from './schema/schema.module';
 import { TaxonomyModule } from './taxonomy/taxonomy.module';
+import { ToolsModule } from './tools/tools.module';
+import { McpModule } from './mcp/mcp.module';
 import { createRootLogger, loggerOptions, ROOT_LOGGER } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -69,6 +71,8 @@ export class AppModule {
         AdaptersModule,
         LlmModule,
         PipelinesModule,
+        ToolsModule,
+        McpModule,
         ...(options.imports ?? []),
       ],
       providers: [

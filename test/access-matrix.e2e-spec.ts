@@ -12,6 +12,17 @@ const SAMPLE_PARAMS: Record<string, string> = {
   file: 'no-such-file.js',
 };
 
+/** Routes that answer with an endless stream: only their status is read, then the stream is dropped. */
+const STREAMING_ROUTES = new Set(['GET /mcp/sse']);
+
+/** The status of a streaming route, read from its headers (the body never ends). */
+async function streamStatus(baseUrl: string, path: string, headers: Record<string, string>): Promise<number> {
+  const abort = new AbortController();
+  const res = await fetch(`${baseUrl}${path}`, { headers, signal: abort.signal });
+  abort.abort();
+  return res.status;
+}
+
 interface Caller {
   name: string;
   permissions: ReadonlySet<string>;
@@ -27,7 +38,7 @@ describe('access control on every route', () => {
 
   beforeAll(async () => {
     database = await provisionTestDatabase();
-    testApp = await startTestApp(database, {}, { probe: false });
+    testApp = await startTestApp(database, {}, { probe: false, listen: true });
     routes = listRoutes(testApp.app);
     const app = testApp.app;
 
@@ -88,6 +99,15 @@ describe('access control on every route', () => {
       const url = route.path.replace(/:(\w+)/g, (_, name: string) => SAMPLE_PARAMS[name] ?? 'x');
       for (const caller of callers) {
         const expected = expectation(route, caller);
+        if (STREAMING_ROUTES.has(`${route.method} ${route.path}`)) {
+          const status = await streamStatus(testApp.baseUrl, url, await caller.headers(route));
+          const ok = expected === 'allowed' ? ![401, 403].includes(status) : status === expected;
+          if (!ok)
+            mismatches.push(
+              `${route.method} ${route.path} as ${caller.name}: expected ${expected}, got ${status}`,
+            );
+          continue;
+        }
         const call = request(server)
           [route.method.toLowerCase() as 'get'](url)
           .set(await caller.headers(route));

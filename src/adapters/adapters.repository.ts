@@ -71,6 +71,13 @@ export class AdaptersRepository {
     return row;
   }
 
+  /** Active adapters exposed as MCP tools, by name. */
+  async exposedAsTools(): Promise<AdapterRow[]> {
+    return this.query<AdapterRow>(
+      `SELECT ${COLUMNS} FROM adapters WHERE expose_as_tool AND status = 'active' ORDER BY name`,
+    );
+  }
+
   async page(
     page: number,
     limit: number,

@@ -81,6 +81,11 @@ export class AdaptersService {
     return { items: result.items.map(toView), total: result.total, page, limit };
   }
 
+  /** Active adapters with `exposeAsTool`: each becomes an MCP tool. */
+  async exposedAsTools(): Promise<AdapterView[]> {
+    return (await this.adapters.exposedAsTools()).map(toView);
+  }
+
   async get(id: string): Promise<AdapterView> {
     return toView(await this.require(id));
   }

@@ -5,6 +5,7 @@ import { AuditSealer } from './audit-sealer.service';
 import { AuditVerifier } from './audit-verifier.service';
 import { AuditController } from './audit.controller';
 import { AuditInterceptor } from './audit.interceptor';
+import { AuditedWork } from './audited-work';
 import { AUDIT_OPTIONS, DEFAULT_AUDIT_OPTIONS } from './audit.options';
 import { AuditRepository } from './audit.repository';
 import { AuditService } from './audit.service';
@@ -25,8 +26,9 @@ import { AuditService } from './audit.service';
     AuditVerifier,
     AuditRetention,
     AuditQueryService,
+    AuditedWork,
     AuditInterceptor,
   ],
-  exports: [AuditService, AuditVerifier, AuditSealer, AuditRetention, AuditQueryService, AuditInterceptor],
+  exports: [AuditService, AuditedWork, AuditVerifier, AuditSealer, AuditRetention, AuditQueryService, AuditInterceptor],
 })
 export class AuditModule {}

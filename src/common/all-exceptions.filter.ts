@@ -1,12 +1,21 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { InjectPinoLogger, PinoLogger } from 'nestjs-pino';
-import { toErrorResponse } from './error-response';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+import { type ErrorResponse, toErrorResponse } from './error-response';
+import { isMcpPath, jsonRpcErrorBody, mcpChallenge } from './json-rpc-error';
 
-/** The one place that turns an exception into an HTTP response: the error envelope of CONTRACT.md. */
+/**
+ * The one place that turns an exception into an HTTP response: the error envelope of CONTRACT.md,
+ * or on MCP routes the same status with a JSON-RPC error body.
+ */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
-  constructor(@InjectPinoLogger(AllExceptionsFilter.name) private readonly logger: PinoLogger) {}
+  constructor(
+    @InjectPinoLogger(AllExceptionsFilter.name) private readonly logger: PinoLogger,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw exception;
@@ -21,19 +30,27 @@ export class AllExceptionsFilter implements ExceptionFilter {
         'Request failed',
       );
     }
-    if (reply.sent) return;
+    if (reply.sent || reply.raw.headersSent) return;
     for (const [name, value] of Object.entries(error.headers ?? {})) void reply.header(name, value);
-    void reply
-      .status(error.status)
-      .header('content-type', 'application/json; charset=utf-8')
-      .send({
-        error: {
-          code: error.code,
-          message: error.message,
-          ...(error.details === undefined ? {} : { details: error.details }),
-          requestId: request.id,
-        },
-      });
+    void reply.status(error.status).header('content-type', 'application/json; charset=utf-8');
+    if (isMcpPath(request.url)) {
+      this.sendJsonRpc(reply, error, request.id);
+      return;
+    }
+    void reply.send({
+      error: {
+        code: error.code,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: error.details }),
+        requestId: request.id,
+      },
+    });
+  }
+
+  private sendJsonRpc(reply: FastifyReply, error: ErrorResponse, requestId: string): void {
+    if (error.status === 401)
+      void reply.header('www-authenticate', mcpChallenge(this.config.http.publicBaseUrl, error.code));
+    void reply.send(jsonRpcErrorBody(error, requestId));
   }
 }
 

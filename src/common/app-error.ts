@@ -36,6 +36,9 @@ export class ForbiddenError extends AppError {
 export class NotFoundError extends AppError {
   readonly status = 404;
 }
+export class MethodNotAllowedError extends AppError {
+  readonly status = 405;
+}
 export class ConflictError extends AppError {
   readonly status = 409;
 }

@@ -69,6 +69,8 @@ export interface AppConfig {
   };
   readonly tools: {
     readonly fsRoot: string;
+    /** Largest file the file tools read or write in one call. */
+    readonly fsMaxFileBytes: number;
     readonly shellEnabled: boolean;
     readonly shellAllowlist?: Record<string, unknown>;
   };

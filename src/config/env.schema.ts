@@ -97,6 +97,7 @@ export const envSchema = z.object({
   PIPELINE_AUTO_APPROVE_THRESHOLD: z.coerce.number().min(0).max(1).optional(),
 
   TOOLS_FS_ROOT: z.string().min(1).default('./data/files'),
+  TOOLS_FS_MAX_FILE_BYTES: int(1_048_576, 1024, 104_857_600),
   TOOLS_SHELL_ENABLED: bool(false),
   TOOLS_SHELL_ALLOWLIST: jsonObject,
   TOOLS_RATE_LIMIT_MAX: optionalInt(1, 1_000_000),

@@ -99,6 +99,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     tools: {
       fsRoot: env.TOOLS_FS_ROOT,
+      fsMaxFileBytes: env.TOOLS_FS_MAX_FILE_BYTES,
       shellEnabled: env.TOOLS_SHELL_ENABLED,
       shellAllowlist: env.TOOLS_SHELL_ALLOWLIST,
     },

@@ -88,6 +88,22 @@ export const METRIC_PROVIDERS = [
     help: 'LLM calls on this replica waiting for a free slot under LLM_MAX_CONCURRENCY.',
     labelNames: ['provider'],
   }),
+  makeCounterProvider({
+    name: 'tool_calls_total',
+    help: 'Tool calls, by tool (adapter tools share adapter_request / adapter_query), transport and outcome.',
+    labelNames: ['tool', 'transport', 'outcome'],
+  }),
+  makeHistogramProvider({
+    name: 'tool_call_duration_seconds',
+    help: 'Time of tool calls that ran, by tool (adapter tools share adapter_request / adapter_query).',
+    labelNames: ['tool'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  }),
+  makeGaugeProvider({
+    name: 'mcp_sessions_active',
+    help: 'MCP sessions this replica holds, by transport (streamable-http, sse).',
+    labelNames: ['transport'],
+  }),
 ];
 
 /** The only place business code reaches Prometheus through: every metric is defined and updated here. */
@@ -108,6 +124,9 @@ export class MetricsService {
     @InjectMetric('llm_tokens_total') private readonly llmTokens: Counter<LlmLabels | 'direction'>,
     @InjectMetric('llm_requests_in_flight') private readonly llmInFlight: Gauge<'provider'>,
     @InjectMetric('llm_requests_queued') private readonly llmQueued: Gauge<'provider'>,
+    @InjectMetric('tool_calls_total') private readonly toolCalls: Counter<'tool' | 'transport' | 'outcome'>,
+    @InjectMetric('tool_call_duration_seconds') private readonly toolDuration: Histogram<'tool'>,
+    @InjectMetric('mcp_sessions_active') private readonly mcpSessions: Gauge<'transport'>,
   ) {}
 
   /** `route` is the matched route template (`/api/v1/products/:id`), or undefined when none matched. */
@@ -161,6 +180,16 @@ export class MetricsService {
   setLlmLoad(provider: string, inFlight: number, queued: number): void {
     this.llmInFlight.set({ provider }, inFlight);
     this.llmQueued.set({ provider }, queued);
+  }
+
+  /** `tool` must be a bounded label: a built-in tool name or the shared name of adapter tools. */
+  observeToolCall(tool: string, transport: string, outcome: string, seconds?: number): void {
+    this.toolCalls.inc({ tool, transport, outcome });
+    if (seconds !== undefined) this.toolDuration.observe({ tool }, seconds);
+  }
+
+  setMcpSessions(transport: string, count: number): void {
+    this.mcpSessions.set({ transport }, count);
   }
 
   private llmModelLabel(model: string): string {

@@ -1,0 +1,31 @@
+import { Controller, Get } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Public } from '../authz/route-access.decorators';
+import { ALL_PERMISSIONS } from '../authz/permissions';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
+
+/**
+ * OAuth 2.0 Protected Resource Metadata (RFC 9728) of the MCP endpoint, named by the
+ * `resource_metadata` of every MCP 401: the resource identifier, how tokens are presented, and the
+ * authorization servers that issue them.
+ */
+@Controller('.well-known')
+@ApiTags('mcp')
+@Public()
+export class WellKnownController {
+  constructor(@InjectConfig() private readonly config: AppConfig) {}
+
+  @Get('oauth-protected-resource/mcp')
+  @ApiOperation({ summary: 'Protected resource metadata of /mcp (RFC 9728)' })
+  protectedResource() {
+    const base = this.config.http.publicBaseUrl;
+    return {
+      resource: `${base}/mcp`,
+      resource_name: 'MCP Admin',
+      authorization_servers: [] as string[],
+      bearer_methods_supported: ['header'],
+      scopes_supported: ALL_PERMISSIONS,
+    };
+  }
+}
