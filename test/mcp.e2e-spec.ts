@@ -7,7 +7,10 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { CatalogImporter } from '../src/catalog/import/catalog-importer';
 import { RequestContext } from '../src/common/request-context';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { bearer, createUser, signIn } from './support/auth';
+import { StubOllama } from './support/stub-ollama';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 
@@ -29,6 +32,8 @@ describe('MCP server', () => {
   let admin: Headers;
   let viewer: Headers;
   let viewerToken: string;
+  let stub: StubOllama;
+  let upstream: Server;
   const clients: Client[] = [];
   const http = () => request(app.getHttpServer());
 
@@ -69,8 +74,18 @@ describe('MCP server', () => {
   }
 
   beforeAll(async () => {
+    stub = await StubOllama.start();
+    upstream = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ path: req.url, method: req.method }));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     db = await provisionTestDatabase();
-    t = await startTestApp(db, {}, { listen: true });
+    t = await startTestApp(
+      db,
+      { OLLAMA_URL: stub.url, LLM_DEFAULT_MODEL: 'stub-small:latest' },
+      { listen: true },
+    );
     app = t.app;
     base = t.baseUrl;
     const adminUser = await createUser(app, ['admin']);
@@ -100,6 +115,8 @@ describe('MCP server', () => {
     for (const client of clients) await client.close().catch(() => undefined);
     await t?.close();
     await db?.drop();
+    await stub?.stop();
+    upstream?.close();
   });
 
   describe('HTTP safeguards', () => {
@@ -315,11 +332,83 @@ describe('MCP server', () => {
     });
   });
 
+  describe('adapter and code-generation tools', () => {
+    it('calls a REST adapter exposed as a tool: tool.execute and adapter.execute share the request id', async () => {
+      const port = (upstream.address() as AddressInfo).port;
+      await http()
+        .post('/api/v1/adapters')
+        .set(admin)
+        .send({
+          name: 'inventory',
+          type: 'rest',
+          exposeAsTool: true,
+          config: { baseUrl: `http://127.0.0.1:${port}`, allowedCidrs: ['127.0.0.0/8'] },
+        })
+        .expect(201);
+      const client = await streamable(admin);
+      // Every replica re-reads the adapter tools within 2 s.
+      let tool: Awaited<ReturnType<Client['listTools']>>['tools'][number] | undefined;
+      for (let attempt = 0; attempt < 50 && tool === undefined; attempt += 1) {
+        const { tools } = await client.listTools();
+        tool = tools.find((candidate) => candidate.name === 'adapter_inventory_request');
+        if (tool === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      if (tool === undefined) throw new Error('adapter_inventory_request never appeared');
+      expect(tool.annotations).toMatchObject({ readOnlyHint: true, openWorldHint: true });
+      expect(tool.inputSchema.properties).toHaveProperty('method');
+      const result = (await client.callTool({
+        name: 'adapter_inventory_request',
+        arguments: { path: '/items?x=1' },
+      })) as ToolResult;
+      expect(result.isError).toBeFalsy();
+      expect(result.structuredContent).toMatchObject({
+        status: 200,
+        body: { path: '/items?x=1', method: 'GET' },
+      });
+      const call = (
+        await toolEvents("action = 'tool.execute' AND details->>'tool' = 'adapter_inventory_request'")
+      )[0];
+      const adapter = await toolEvents("action = 'adapter.execute'");
+      expect(adapter.map((event) => event.request_id)).toContain(call.request_id);
+      const refused = (await client.callTool({
+        name: 'adapter_inventory_request',
+        arguments: { method: 'DELETE', path: '/items' },
+      })) as ToolResult;
+      expect(refused.isError).toBe(true);
+    });
+
+    it('generates code through the LLM provider, and reports an unusable answer as a tool error', async () => {
+      const client = await streamable(admin);
+      stub.chatReply = { content: JSON.stringify({ code: 'print("hi")', explanation: 'Prints hi.' }) };
+      const result = (await client.callTool({
+        name: 'generate_code',
+        arguments: { language: 'python', instructions: 'Print hi.' },
+      })) as ToolResult;
+      expect(result.isError).toBeFalsy();
+      expect(result.structuredContent).toMatchObject({ code: 'print("hi")', model: 'stub-small:latest' });
+      expect(stub.chatCalls.at(-1)?.user).toContain('Print hi.');
+      stub.chatReply = 'malformed';
+      const broken = (await client.callTool({
+        name: 'generate_code',
+        arguments: { language: 'python', instructions: 'Print hi.' },
+      })) as ToolResult;
+      expect(broken.isError).toBe(true);
+      expect(JSON.parse(broken.content[0].text).error.code).toBe('LLM_OUTPUT_INVALID');
+      stub.chatReply = 'valid';
+    });
+  });
+
   it('counts MCP requests, tool calls and sessions in the metrics', async () => {
     const metrics = await http().get('/metrics').expect(200);
-    expect(metrics.text).toMatch(/http_requests_total\{method="POST",route="\/mcp",status_class="2xx"\} [1-9]/);
-    expect(metrics.text).toMatch(/tool_calls_total\{tool="get_product",transport="streamable-http",outcome="success"\} [1-9]/);
-    expect(metrics.text).toMatch(/tool_calls_total\{tool="propose_product_change",transport="sse",outcome="denied"\} 1/);
+    expect(metrics.text).toMatch(
+      /http_requests_total\{method="POST",route="\/mcp",status_class="2xx"\} [1-9]/,
+    );
+    expect(metrics.text).toMatch(
+      /tool_calls_total\{tool="get_product",transport="streamable-http",outcome="success"\} [1-9]/,
+    );
+    expect(metrics.text).toMatch(
+      /tool_calls_total\{tool="propose_product_change",transport="sse",outcome="denied"\} 1/,
+    );
     expect(metrics.text).toMatch(/mcp_sessions_active\{transport="sse"\} [1-9]/);
   });
 

@@ -1,5 +1,5 @@
 import { Controller, Delete, Get, Logger, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiExcludeController } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -29,7 +29,7 @@ type McpRequest = AuthenticatedRequest & { body?: unknown };
  * answers on the raw response.
  */
 @Controller('mcp')
-@ApiExcludeController()
+@ApiTags('mcp')
 @ApiBearerAuth()
 @Authenticated()
 @UseGuards(McpRequestGuard)
@@ -44,6 +44,10 @@ export class McpController {
 
   @Post()
   @AuditedManually()
+  @ApiOperation({
+    summary:
+      'Streamable HTTP: JSON-RPC messages (initialize without Mcp-Session-Id opens a session); docs/MCP.md',
+  })
   async post(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     if (this.config.mcp.stateless) return this.stateless(request, reply);
     const sessionId = header(request, 'mcp-session-id');
@@ -61,6 +65,7 @@ export class McpController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Streamable HTTP: the server stream of a session (Mcp-Session-Id)' })
   async stream(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     const session = this.existing(request);
     await this.handOver(request, reply, (req, res) => session.transport.handleRequest(req, res));
@@ -68,12 +73,16 @@ export class McpController {
 
   @Delete()
   @AuditedManually()
+  @ApiOperation({ summary: 'Streamable HTTP: end a session (Mcp-Session-Id)' })
   async end(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     const session = this.existing(request);
     await this.handOver(request, reply, (req, res) => session.transport.handleRequest(req, res));
   }
 
   @Get('sse')
+  @ApiOperation({
+    summary: 'Legacy HTTP+SSE: open a session stream; its first event names the message endpoint',
+  })
   async legacyStream(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     const principal = this.principal(request);
     await this.sessions.reserve(ownerOf(principal));
@@ -105,6 +114,9 @@ export class McpController {
 
   @Post('messages')
   @AuditedManually()
+  @ApiOperation({
+    summary: 'Legacy HTTP+SSE: a message for the session in ?sessionId= (answered on its stream)',
+  })
   async legacyMessage(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     const sessionId = (request.query as { sessionId?: unknown }).sessionId;
     const session = this.sessions.get<SSEServerTransport>(

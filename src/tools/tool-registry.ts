@@ -10,6 +10,9 @@ export const TOOL_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 /** How long a replica serves its list of adapter tools before reading it again. */
 const ADAPTER_TOOLS_TTL_MS = 2_000;
 
+/** Least time between two reads caused by calls of unknown adapter tools. */
+const MISS_REFRESH_MS = 250;
+
 /** Built-in tool sets hand their definitions to the registry through this token. */
 export const BUILT_IN_TOOLS = Symbol('BUILT_IN_TOOLS');
 
@@ -52,10 +55,17 @@ export class ToolRegistry implements OnModuleDestroy {
     return [...this.builtIn.values(), ...this.adapterTools.values()];
   }
 
+  /** A name not known yet is looked up again (at most every MISS_REFRESH_MS): the adapter may be brand new. */
   async find(name: string): Promise<ToolDefinition | undefined> {
     const builtIn = this.builtIn.get(name);
     if (builtIn !== undefined) return builtIn;
     await this.fresh();
+    if (
+      !this.adapterTools.has(name) &&
+      name.startsWith('adapter_') &&
+      Date.now() - this.loadedAt >= MISS_REFRESH_MS
+    )
+      await this.refresh();
     return this.adapterTools.get(name);
   }
 

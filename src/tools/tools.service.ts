@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service';
 import {
   AppError,
   BadRequestError,
+  ConflictError,
   ForbiddenError,
   NotFoundError,
   UnauthenticatedError,
@@ -151,7 +152,11 @@ export class ToolsService {
         (performance.now() - started) / 1000,
       );
       return success(output, started);
-    } catch (error) {
+    } catch (thrown) {
+      // Whatever a cancelled handler throws (an abort error, an LLM or connector error), the cause is the cancel.
+      const error = signal.aborted
+        ? new ConflictError('TOOL_CALL_CANCELLED', 'The call was cancelled.')
+        : thrown;
       const response = toErrorResponse(error);
       await this.record(name, 'failure', error, auditedArgs, invocation, started);
       this.metrics.observeToolCall(
