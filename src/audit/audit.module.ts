@@ -29,6 +29,14 @@ import { AuditService } from './audit.service';
     AuditedWork,
     AuditInterceptor,
   ],
-  exports: [AuditService, AuditedWork, AuditVerifier, AuditSealer, AuditRetention, AuditQueryService, AuditInterceptor],
+  exports: [
+    AuditService,
+    AuditedWork,
+    AuditVerifier,
+    AuditSealer,
+    AuditRetention,
+    AuditQueryService,
+    AuditInterceptor,
+  ],
 })
 export class AuditModule {}
