@@ -26,6 +26,8 @@ export interface UserProfile {
 @Injectable()
 export class PrincipalsService {
   private readonly cache = new LRUCache<string, Cached>({ max: 10_000, ttl: CACHE_TTL_MS });
+  private readonly loading = new Map<string, Promise<Cached>>();
+  private generation = 0;
   private readonly profiles = new LRUCache<string, UserProfile>({ max: 10_000, ttl: CACHE_TTL_MS });
   private readonly keyUseWritten = new LRUCache<string, true>({
     max: 10_000,
@@ -40,23 +42,13 @@ export class PrincipalsService {
 
   /** The principal of an access token's login session, or undefined when the session no longer stands. */
   async forSession(userId: string, sessionId: string): Promise<Principal | undefined> {
-    const key = `s:${sessionId}`;
-    let cached = this.cache.get(key);
-    if (cached === undefined) {
-      cached = (await this.loadSession(userId, sessionId)) ?? 'invalid';
-      this.cache.set(key, cached);
-    }
+    const cached = await this.cached(`s:${sessionId}`, () => this.loadSession(userId, sessionId));
     return cached === 'invalid' || cached.userId !== userId ? undefined : cached;
   }
 
   async forApiKey(key: string, ip: string | undefined): Promise<Principal | undefined> {
     const hash = sha256(key);
-    const cacheKey = `k:${hash}`;
-    let cached = this.cache.get(cacheKey);
-    if (cached === undefined) {
-      cached = (await this.loadApiKey(hash)) ?? 'invalid';
-      this.cache.set(cacheKey, cached);
-    }
+    const cached = await this.cached(`k:${hash}`, () => this.loadApiKey(hash));
     if (cached === 'invalid') return undefined;
     if (!this.keyUseWritten.has(cached.id)) {
       this.keyUseWritten.set(cached.id, true);
@@ -81,9 +73,34 @@ export class PrincipalsService {
     return profile;
   }
 
+  /**
+   * The cached entry, or one load shared by every request that misses it at the same time: when an
+   * entry expires under load, one query refreshes it instead of one per request in flight.
+   */
+  private async cached(key: string, load: () => Promise<Principal | undefined>): Promise<Cached> {
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
+    let pending = this.loading.get(key);
+    if (pending === undefined) {
+      const generation = this.generation;
+      pending = load()
+        .then((principal) => {
+          const value: Cached = principal ?? 'invalid';
+          // Read before an invalidation: answer this request with it, but do not keep it.
+          if (generation === this.generation) this.cache.set(key, value);
+          return value;
+        })
+        .finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+    }
+    return pending;
+  }
+
   /** Drops this replica's cached principals at once (other replicas follow within CACHE_TTL_MS). */
   invalidate(): void {
+    this.generation += 1;
     this.cache.clear();
+    this.loading.clear();
     this.profiles.clear();
   }
 
