@@ -26,6 +26,7 @@ import { SchemaModule } from './schema/schema.module';
 import { TaxonomyModule } from './taxonomy/taxonomy.module';
 import { ToolsModule } from './tools/tools.module';
 import { McpModule } from './mcp/mcp.module';
+import { OAuthModule } from './oauth/oauth.module';
 import { createRootLogger, loggerOptions, ROOT_LOGGER } from './observability/logging';
 import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
@@ -73,6 +74,7 @@ export class AppModule {
         PipelinesModule,
         ToolsModule,
         McpModule,
+        OAuthModule,
         ...(options.imports ?? []),
       ],
       providers: [

@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream, Logger as PinoBaseLogger } from 'pino';
 import { AppModule } from './app.module';
 import { BadRequestError } from './common/app-error';
+import { registerFormBodyRoutes } from './common/form-body';
 import { registerLargeBodyRoutes } from './common/large-body';
 import { generateRequestId } from './common/request-id';
 import type { AppConfig } from './config/app-config';
@@ -86,6 +87,7 @@ export async function createApp(
   });
 
   registerLargeBodyRoutes(fastify, config.http.importBodyLimitBytes);
+  registerFormBodyRoutes(fastify);
 
   const metrics = app.get(MetricsService);
   liveness.observeWith(metrics);

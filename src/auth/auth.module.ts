@@ -64,6 +64,14 @@ import { UsersService } from './users.service';
     AuthenticationGuard,
     AuthorizationGuard,
   ],
-  exports: [AuthenticationGuard, AuthorizationGuard, PrincipalsService],
+  exports: [
+    AuthenticationGuard,
+    AuthorizationGuard,
+    PrincipalsService,
+    AuthService,
+    SessionsRepository,
+    UsersRepository,
+    JwtModule,
+  ],
 })
 export class AuthModule {}

@@ -36,6 +36,9 @@ export interface SessionResponse {
   ip: string | null;
   userAgent: string | null;
   current: boolean;
+  /** For OAuth grants: the client it was given to and the scopes granted. */
+  oauthClientId: string | null;
+  scopes: string[] | null;
 }
 
 @Injectable()
@@ -51,11 +54,12 @@ export class AuthService {
   ) {}
 
   /**
-   * Unknown email, disabled account and wrong password give the same 401 after the same argon2 work.
-   * Each attempt leaves exactly one `auth.login` or `auth.login_failed` event, committed even when the
-   * answer is a refusal.
+   * Checks an email and password with the lockout rules (the API's sign-in and the OAuth sign-in page
+   * alike). Unknown email, disabled account and wrong password give the same 401 after the same
+   * argon2 work; a locked account 429. A refusal leaves its `auth.login_failed` event, committed; the
+   * caller records the `auth.login` of a success.
    */
-  async login(email: string, password: string): Promise<TokenPair> {
+  async verifyCredentials(email: string, password: string): Promise<UserRow> {
     const user = await this.users.findByEmail(email);
     const now = new Date();
     const failed = (reason: 'bad_credentials' | 'locked', actorId?: string) =>
@@ -99,7 +103,28 @@ export class AuthService {
       });
       throw BAD_CREDENTIALS();
     }
+    return user;
+  }
 
+  /** A sign-in on the OAuth page: the failure count resets and `auth.login` is recorded (no API session). */
+  async recordPageSignIn(user: UserRow, clientId: string): Promise<void> {
+    await this.txHost.withTransaction(async () => {
+      await this.users.update(user.id, { failedLoginCount: 0, lockedUntil: null, lastLoginAt: new Date() });
+      await this.audit.record({
+        action: 'auth.login',
+        outcome: 'success',
+        resourceType: 'user',
+        resourceId: user.id,
+        httpStatus: 200,
+        details: { via: 'oauth', clientId: clientId.slice(0, 300) },
+        actor: { type: 'user', id: user.id, label: user.email },
+      });
+    });
+  }
+
+  async login(email: string, password: string): Promise<TokenPair> {
+    const user = await this.verifyCredentials(email, password);
+    const now = new Date();
     return this.txHost.withTransaction(async () => {
       await this.users.update(user.id, { failedLoginCount: 0, lockedUntil: null, lastLoginAt: now });
       const client = this.context.client;
@@ -126,7 +151,8 @@ export class AuthService {
   async refresh(refreshToken: string): Promise<TokenPair> {
     const outcome = await this.txHost.withTransaction(async () => {
       const found = await this.sessions.findRefreshTokenForUpdate(sha256(refreshToken));
-      if (found === undefined) return { error: 'unknown' as const };
+      // An OAuth grant's refresh tokens belong to its client and the OAuth token endpoint.
+      if (found === undefined || found.session.oauthClientId !== null) return { error: 'unknown' as const };
       const { session } = found;
       const user = await this.users.findById(session.userId);
       const actor = { type: 'user' as const, id: session.userId, label: user?.email };
@@ -264,6 +290,8 @@ function toSessionResponse(row: SessionRow, currentSessionId: string | undefined
     ip: row.ip,
     userAgent: row.userAgent,
     current: row.id === currentSessionId,
+    oauthClientId: row.oauthClientId,
+    scopes: row.scopes,
   };
 }
 

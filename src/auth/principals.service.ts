@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '../common/request-context';
+import { permissionsForScopes } from '../oauth/oauth-scopes';
 import { ApiKeysRepository } from './api-keys.repository';
 import { sha256 } from './secrets';
 import { SessionsRepository } from './sessions.repository';
@@ -115,12 +116,16 @@ export class PrincipalsService {
       return undefined;
     const user = await this.users.findById(userId);
     if (!user || user.status !== 'active') return undefined;
+    const permissions = await this.users.permissionsOf(user.id);
     return {
       kind: 'user',
       id: user.id,
       userId: user.id,
       label: user.email,
-      permissions: new Set(await this.users.permissionsOf(user.id)),
+      // An OAuth grant holds what its scopes allow of the user's current permissions.
+      permissions: new Set(
+        session.scopes === null ? permissions : permissionsForScopes(session.scopes, permissions),
+      ),
       sessionId,
       mustChangePassword: user.mustChangePassword,
     };

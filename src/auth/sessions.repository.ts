@@ -6,6 +6,9 @@ import { returnedRows } from '../database/returned-rows';
 export interface SessionRow {
   id: string;
   userId: string;
+  /** Set for OAuth grants: the client the grant was given to, and the scopes granted. */
+  oauthClientId: string | null;
+  scopes: string[] | null;
   createdAt: Date;
   lastUsedAt: Date;
   expiresAt: Date;
@@ -14,7 +17,7 @@ export interface SessionRow {
   userAgent: string | null;
 }
 
-const SESSION_COLUMNS = `s.id, s.user_id AS "userId", s.created_at AS "createdAt", s.last_used_at AS "lastUsedAt",
+const SESSION_COLUMNS = `s.id, s.user_id AS "userId", s.oauth_client_id AS "oauthClientId", s.scopes, s.created_at AS "createdAt", s.last_used_at AS "lastUsedAt",
   s.expires_at AS "expiresAt", s.revoked_at AS "revokedAt", s.ip, s.user_agent AS "userAgent"`;
 
 /** Login sessions and their rotating refresh tokens (stored as SHA-256 hashes only). */
@@ -31,12 +34,33 @@ export class SessionsRepository {
     expiresAt: Date,
     ip: string | undefined,
     userAgent: string | undefined,
+    grant?: { clientId: string; scopes: string[] },
   ): Promise<SessionRow> {
     const [row] = await this.query<SessionRow>(
-      `INSERT INTO auth_sessions AS s (user_id, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4) RETURNING ${SESSION_COLUMNS}`,
-      [userId, expiresAt, ip ?? null, userAgent?.slice(0, 300) ?? null],
+      `INSERT INTO auth_sessions AS s (user_id, expires_at, ip, user_agent, oauth_client_id, scopes)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${SESSION_COLUMNS}`,
+      [
+        userId,
+        expiresAt,
+        ip ?? null,
+        userAgent?.slice(0, 300) ?? null,
+        grant?.clientId ?? null,
+        grant?.scopes ?? null,
+      ],
     );
     return row;
+  }
+
+  /** Revokes every grant of an OAuth client; returns the ids revoked now. */
+  async revokeClientGrants(clientId: string, reason: string): Promise<string[]> {
+    const rows = returnedRows<{ id: string }>(
+      await this.query(
+        `UPDATE auth_sessions SET revoked_at = now(), revoked_reason = $2
+         WHERE oauth_client_id = $1 AND revoked_at IS NULL RETURNING id`,
+        [clientId, reason],
+      ),
+    );
+    return rows.map((row) => row.id);
   }
 
   async find(id: string): Promise<SessionRow | undefined> {

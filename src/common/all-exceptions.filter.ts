@@ -37,6 +37,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
       this.sendJsonRpc(reply, error, request.id);
       return;
     }
+    if (isOAuthEndpoint(request.url)) {
+      void reply.header('cache-control', 'no-store').send(oauthErrorBody(exception, error));
+      return;
+    }
     void reply.send({
       error: {
         code: error.code,
@@ -52,6 +56,26 @@ export class AllExceptionsFilter implements ExceptionFilter {
       void reply.header('www-authenticate', mcpChallenge(this.config.http.publicBaseUrl, error.code));
     void reply.send(jsonRpcErrorBody(error, requestId));
   }
+}
+
+/** OAuth endpoints answer errors as RFC 6749 section 5.2 says, not with the REST envelope. */
+function isOAuthEndpoint(url: string): boolean {
+  return /^\/oauth\/(token|revoke|register)(\?|$)/.test(url);
+}
+
+function oauthErrorBody(exception: unknown, error: ErrorResponse): Record<string, string> {
+  const given = (exception as { oauthError?: unknown } | null)?.oauthError;
+  const code =
+    typeof given === 'string'
+      ? given
+      : error.status >= 500 || error.status === 429
+        ? error.status === 500
+          ? 'server_error'
+          : 'temporarily_unavailable'
+        : error.status === 401
+          ? 'invalid_client'
+          : 'invalid_request';
+  return { error: code, error_description: error.message };
 }
 
 function describe(exception: unknown): string {

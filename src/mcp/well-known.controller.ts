@@ -1,14 +1,14 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../authz/route-access.decorators';
-import { ALL_PERMISSIONS } from '../authz/permissions';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
+import { SUPPORTED_SCOPES } from '../oauth/oauth-scopes';
 
 /**
  * OAuth 2.0 Protected Resource Metadata (RFC 9728) of the MCP endpoint, named by the
  * `resource_metadata` of every MCP 401: the resource identifier, how tokens are presented, and the
- * authorization servers that issue them.
+ * authorization server that issues them (this service, docs/OAUTH.md).
  */
 @Controller('.well-known')
 @ApiTags('mcp')
@@ -23,9 +23,9 @@ export class WellKnownController {
     return {
       resource: `${base}/mcp`,
       resource_name: 'MCP Admin',
-      authorization_servers: [] as string[],
+      authorization_servers: [base],
       bearer_methods_supported: ['header'],
-      scopes_supported: ALL_PERMISSIONS,
+      scopes_supported: SUPPORTED_SCOPES,
     };
   }
 }
