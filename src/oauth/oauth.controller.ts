@@ -24,6 +24,8 @@ const CSRF_COOKIE = 'mcp_admin_oauth_csrf';
 const PAGE_TTL_SECONDS = 600;
 /** Sign-in attempts per client IP per minute on the page, on top of the per-account lock (as the API's). */
 const SIGN_IN_LIMIT = { default: { limit: 30, ttl: 60_000 } };
+/** Registrations per client IP per hour: anyone may register, nobody needs thousands. */
+const REGISTER_LIMIT = { default: { limit: 30, ttl: 3_600_000 } };
 
 /**
  * The OAuth endpoints and pages (outside /api/v1): registration, the authorization endpoint with its
@@ -43,6 +45,7 @@ export class OAuthController {
 
   @Post('register')
   @HttpCode(201)
+  @Throttle(REGISTER_LIMIT)
   @Audited({
     action: 'oauth.client_register',
     resourceType: 'oauth_client',
