@@ -246,6 +246,58 @@ describe('OAuth 2.1 for MCP clients (HTTP)', () => {
     expect(event.outcome).toBe('denied');
   });
 
+  it('revokes grants by token, by client (admin) and keeps OAuth and API refresh tokens apart', async () => {
+    const clientId = await register();
+    const code = pkce();
+    const first = await exchange(
+      clientId,
+      (await authorize(clientId, code)).searchParams.get('code')!,
+      code.verifier,
+    ).expect(200);
+    const api = await http().post('/api/v1/auth/refresh').send({ refreshToken: first.body.refresh_token });
+    expect(api.status).toBe(401);
+    await http()
+      .post('/oauth/revoke')
+      .type('form')
+      .send({ token: first.body.access_token, client_id: clientId })
+      .expect(200);
+    await http().post('/mcp').set(bearer(first.body.access_token)).send({}).expect(401);
+    await http()
+      .post('/oauth/revoke')
+      .type('form')
+      .send({ token: 'unknown', client_id: clientId })
+      .expect(200);
+
+    const second = pkce();
+    const pair = await exchange(
+      clientId,
+      (await authorize(clientId, second)).searchParams.get('code')!,
+      second.verifier,
+    ).expect(200);
+    const adminUser = await createUser(app, ['admin']);
+    const admin = bearer((await signIn(app, adminUser.email, adminUser.password)).accessToken);
+    const list = await http().get('/api/v1/oauth/clients').set(admin).expect(200);
+    expect(list.body.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ clientId, clientName: 'Test Agent', activeGrants: 1 }),
+      ]),
+    );
+    await http()
+      .get('/api/v1/oauth/clients')
+      .set(bearer((await signIn(app, user.email, user.password)).accessToken))
+      .expect(403);
+    await http().delete(`/api/v1/oauth/clients/${clientId}`).set(admin).expect(204);
+    await http().post('/mcp').set(bearer(pair.body.access_token)).send({}).expect(401);
+    const refresh = await http()
+      .post('/oauth/token')
+      .type('form')
+      .send({ grant_type: 'refresh_token', refresh_token: pair.body.refresh_token, client_id: clientId })
+      .expect(400);
+    expect(refresh.body.error).toBe('invalid_grant');
+    const page = await http().get(authorizeQuery(clientId, pkce())).expect(400);
+    expect(page.text).toContain('revoked');
+  });
+
   it('sends refusals of the authorization request back to the client with its state', async () => {
     const clientId = await register();
     const code = pkce();
