@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { NotFoundError } from '../common/app-error';
 import { type CategoryMatch, CategoryNormalizer, type ProductCategoryInput } from './category-normalizer';
 import { Taxonomy, type TaxonomyNode } from './taxonomy';
@@ -9,6 +10,8 @@ export const DEFAULT_TREE_DEPTH = 2;
 export const MAX_TREE_DEPTH = 10;
 export const DEFAULT_SEARCH_LIMIT = 20;
 export const MAX_SEARCH_LIMIT = 50;
+/** Longer queries are answered but not remembered. */
+const MAX_REMEMBERED_QUERY = 200;
 
 export interface TaxonomyCategory {
   id: string;
@@ -34,6 +37,7 @@ export interface TaxonomySearchItem {
 @Injectable()
 export class TaxonomyService {
   private readonly topLevel: TaxonomyCategory[];
+  private readonly searches = new LRUCache<string, TaxonomySearchItem[]>({ max: 2_000 });
 
   constructor(
     private readonly taxonomy: Taxonomy,
@@ -76,12 +80,20 @@ export class TaxonomyService {
     return toTreeNode(node, levels);
   }
 
-  /** Categories matching free text, best first; equal scores in taxonomy order. */
+  /**
+   * Categories matching free text, best first; equal scores in taxonomy order. The taxonomy never
+   * changes while the service runs, so answers are kept (agents and pickers repeat their queries).
+   */
   search(query: string, limit: number = DEFAULT_SEARCH_LIMIT): { items: TaxonomySearchItem[] } {
+    const capped = Math.min(limit, MAX_SEARCH_LIMIT);
+    const key = `${capped}\u0000${query}`;
+    const known = this.searches.get(key);
+    if (known !== undefined) return { items: [...known] };
     const items = this.index
-      .search(query, Math.min(limit, MAX_SEARCH_LIMIT))
+      .search(query, capped)
       .map(({ node, score }) => ({ id: node.id, name: node.name, score }));
-    return { items };
+    if (query.length <= MAX_REMEMBERED_QUERY) this.searches.set(key, items);
+    return { items: [...items] };
   }
 
   /** The canonical path of a category named by its full path, if the taxonomy has it. */
