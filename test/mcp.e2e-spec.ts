@@ -131,7 +131,7 @@ describe('MCP server', () => {
     it('401 without credentials, with the resource metadata challenge and a JSON-RPC body', async () => {
       const res = await http().post('/mcp').set(accept).send(initialize).expect(401);
       expect(res.headers['www-authenticate']).toBe(
-        `Bearer resource_metadata="${t.config.http.publicBaseUrl}/.well-known/oauth-protected-resource/mcp"`,
+        `Bearer resource_metadata="${t.config.http.publicBaseUrl}/.well-known/oauth-protected-resource/mcp", scope="mcp:tools"`,
       );
       expect(res.body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32000 } });
       expect(res.body.error.data).toMatchObject({

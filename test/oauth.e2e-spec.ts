@@ -181,6 +181,25 @@ describe('OAuth 2.1 for MCP clients (HTTP)', () => {
     await client.close();
   });
 
+  it('grants only the asked-for permissions the user holds, and refreshes only for our resource', async () => {
+    const clientId = await register();
+    const code = pkce();
+    const back = await authorize(clientId, code, 'approve', 'products:read users:write');
+    const tokens = await exchange(clientId, back.searchParams.get('code')!, code.verifier).expect(200);
+    expect(tokens.body.scope).toBe('products:read');
+    const foreign = await http()
+      .post('/oauth/token')
+      .type('form')
+      .send({
+        grant_type: 'refresh_token',
+        refresh_token: tokens.body.refresh_token,
+        client_id: clientId,
+        resource: 'https://other.example/mcp',
+      })
+      .expect(400);
+    expect(foreign.body.error).toBe('invalid_target');
+  });
+
   it('refuses an expired code and a token of another audience at /mcp', async () => {
     const clientId = await register();
     const code = pkce();
@@ -317,6 +336,7 @@ describe('OAuth 2.1 for MCP clients (HTTP)', () => {
       expect(`${location.origin}${location.pathname}`).toBe(REDIRECT);
       expect(location.searchParams.get('error')).toBe(error);
       expect(location.searchParams.get('state')).toBe('state-123');
+      expect(location.searchParams.get('iss')).toBe(t.config.http.publicBaseUrl);
     }
     // Not redirected: an unregistered redirect URI (one character off), an unknown client.
     for (const extra of [

@@ -34,9 +34,10 @@ export function jsonRpcErrorBody(error: ErrorResponse, requestId: string): Recor
 
 /**
  * The challenge of a 401 on an MCP route (RFC 6750 + RFC 9728): clients follow `resource_metadata`
- * to discover the authorization server; `invalid_token` when credentials were presented and refused.
+ * to discover the authorization server and ask for `scope` (MCP 2025-11-25: so that they do not ask
+ * for every scope there is); `invalid_token` when credentials were presented and refused.
  */
 export function mcpChallenge(publicBaseUrl: string, code: string): string {
   const error = code === 'UNAUTHENTICATED' ? '' : 'error="invalid_token", ';
-  return `Bearer ${error}resource_metadata="${mcpResourceMetadataUrl(publicBaseUrl)}"`;
+  return `Bearer ${error}resource_metadata="${mcpResourceMetadataUrl(publicBaseUrl)}", scope="mcp:tools"`;
 }

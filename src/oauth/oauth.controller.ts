@@ -96,18 +96,22 @@ export class OAuthController {
     const { clientName } = await this.clientOf(authorization);
     const hidden = { csrf: form.csrf ?? '', request: form.request ?? '' };
     try {
-      const user = await this.oauth.signIn(form.email ?? '', form.password ?? '', authorization);
+      const { user, scopes } = await this.oauth.signIn(form.email ?? '', form.password ?? '', authorization);
       this.page(
         reply,
         200,
         [authorization.redirectUri],
         renderConsentPage({
-          ...this.describe(clientName, authorization),
+          ...this.describe(clientName, { ...authorization, scopes }),
           userEmail: user.email,
           action: '/oauth/consent',
           hiddenFields: {
             ...hidden,
-            ticket: this.state.sign('consent', { userId: user.id, request: form.request }, PAGE_TTL_SECONDS),
+            ticket: this.state.sign(
+              'consent',
+              { userId: user.id, scopes, request: form.request },
+              PAGE_TTL_SECONDS,
+            ),
           },
         }),
       );
@@ -140,7 +144,10 @@ export class OAuthController {
   ): Promise<void> {
     const authorization = this.checkForm(request, form, reply);
     if (authorization === undefined) return;
-    const ticket = this.state.verify<{ userId: string; request: string }>('consent', form.ticket);
+    const ticket = this.state.verify<{ userId: string; scopes: string[]; request: string }>(
+      'consent',
+      form.ticket,
+    );
     if (ticket === undefined || ticket.request !== form.request) {
       return this.errorPage(
         reply,
@@ -151,7 +158,7 @@ export class OAuthController {
     }
     const location =
       form.decision === 'approve'
-        ? await this.oauth.approve(ticket.userId, authorization)
+        ? await this.oauth.approve(ticket.userId, authorization, ticket.scopes)
         : await this.oauth.deny(ticket.userId, authorization);
     this.clearCsrfCookie(reply);
     void reply.status(302).header('location', location).header('cache-control', 'no-store').send();

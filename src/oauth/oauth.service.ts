@@ -17,7 +17,7 @@ import { InjectConfig } from '../config/config.module';
 import { type OAuthClient, OAuthClientsService } from './oauth-clients.service';
 import { OAuthCodesRepository } from './oauth-codes.repository';
 import { OAuthError } from './oauth-error';
-import { parseScopes } from './oauth-scopes';
+import { MCP_TOOLS_SCOPE, parseScopes } from './oauth-scopes';
 import { redirectUriMatches } from './redirect-uris';
 
 /** Authorization codes live this long (RFC 6749 recommends at most 10 minutes; 60 s is plenty). */
@@ -102,7 +102,9 @@ export class OAuthService {
     }
     const state = query.state;
     const fail = (error: string, description: string): never => {
-      throw new RedirectError(this.redirect(redirectUri, { error, error_description: description, state }));
+      throw new RedirectError(
+        this.redirect(redirectUri, { error, error_description: description, state, iss: this.issuer }),
+      );
     };
     if (state !== undefined && state.length > 1024) fail('invalid_request', 'state is too long.');
     if (query.response_type !== 'code')
@@ -128,8 +130,16 @@ export class OAuthService {
     };
   }
 
-  /** The sign-in of the OAuth page: the API's lockout rules and events, for users who may work now. */
-  async signIn(email: string, password: string, request: AuthorizationRequest): Promise<UserRow> {
+  /**
+   * The sign-in of the OAuth page: the API's lockout rules and events, for users who may work now.
+   * Answers the user and the scopes they can grant: of the permission scopes asked for, those they
+   * hold (`mcp:tools` always), so that neither the consent page nor the token claims more.
+   */
+  async signIn(
+    email: string,
+    password: string,
+    request: AuthorizationRequest,
+  ): Promise<{ user: UserRow; scopes: string[] }> {
     const user = await this.auth.verifyCredentials(email, password);
     if (user.mustChangePassword) {
       throw new ForbiddenError(
@@ -137,12 +147,20 @@ export class OAuthService {
         'Change your password in MCP Admin before authorizing applications.',
       );
     }
+    const held = new Set(await this.users.permissionsOf(user.id));
+    const scopes = request.scopes.filter((scope) => scope === MCP_TOOLS_SCOPE || held.has(scope));
+    if (scopes.length === 0) {
+      throw new ForbiddenError(
+        'NO_GRANTABLE_SCOPE',
+        'Your account holds none of the permissions this application asks for.',
+      );
+    }
     await this.auth.recordPageSignIn(user, request.clientId);
-    return user;
+    return { user, scopes };
   }
 
-  /** The user approved: a code for the client, at its redirect URI. */
-  async approve(userId: string, request: AuthorizationRequest): Promise<string> {
+  /** The user approved `scopes` (what they can grant of the request): a code for the client, at its redirect URI. */
+  async approve(userId: string, request: AuthorizationRequest, scopes: string[]): Promise<string> {
     const code = randomToken();
     await this.txHost.withTransaction(async () => {
       await this.codes.prune();
@@ -151,7 +169,7 @@ export class OAuthService {
         userId,
         redirectUri: request.redirectUri,
         codeChallenge: request.codeChallenge,
-        scopes: request.scopes,
+        scopes,
         resource: request.resource,
         expiresAt: new Date(Date.now() + CODE_TTL_SECONDS * 1000),
       });
@@ -161,7 +179,7 @@ export class OAuthService {
         resourceType: 'oauth_client',
         resourceId: request.clientId,
         httpStatus: 302,
-        details: { clientId: request.clientId, scopes: request.scopes },
+        details: { clientId: request.clientId, scopes },
         actor: await this.actor(userId),
       });
     });
@@ -273,6 +291,8 @@ export class OAuthService {
     const { refresh_token: refreshToken, client_id: clientId } = params;
     if (refreshToken === undefined || clientId === undefined)
       throw new OAuthError('invalid_request', 'refresh_token and client_id are required.');
+    if (params.resource !== undefined && params.resource !== this.resource)
+      throw new OAuthError('invalid_target', `The only resource here is ${this.resource}.`);
     const outcome = await this.txHost.withTransaction(async () => {
       const found = await this.sessions.findRefreshTokenForUpdate(sha256(refreshToken));
       if (found === undefined || found.session.oauthClientId === null) return { error: 'unknown' as const };

@@ -24,7 +24,13 @@ export interface TestApp {
 export async function startTestApp(
   database: Pick<TestDatabase, 'url' | 'poolSize'> | undefined,
   env: Record<string, string> = {},
-  options: { listen?: boolean; probe?: boolean; imports?: Array<Type | DynamicModule> } = {},
+  options: {
+    listen?: boolean;
+    /** The loopback port to listen on (default: any free one); lets PUBLIC_BASE_URL name the real address. */
+    port?: number;
+    probe?: boolean;
+    imports?: Array<Type | DynamicModule>;
+  } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -53,7 +59,7 @@ export async function startTestApp(
   let baseUrl = '';
   try {
     if (options.listen) {
-      await app.listen({ port: 0, host: '127.0.0.1' });
+      await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
       baseUrl = await app.getUrl();
     } else {
       await app.init();
