@@ -93,7 +93,12 @@ export class OAuthController {
   ): Promise<void> {
     const authorization = this.checkForm(request, form, reply);
     if (authorization === undefined) return;
-    const { clientName } = await this.clientOf(authorization);
+    let clientName: string;
+    try {
+      ({ clientName } = await this.clients.resolve(authorization.clientId));
+    } catch (error) {
+      return this.refuse(reply, new UnredirectableError((error as Error).message));
+    }
     const hidden = { csrf: form.csrf ?? '', request: form.request ?? '' };
     try {
       const { user, scopes } = await this.oauth.signIn(form.email ?? '', form.password ?? '', authorization);
@@ -209,10 +214,6 @@ export class OAuthController {
       return undefined;
     }
     return authorization;
-  }
-
-  private async clientOf(request: AuthorizationRequest) {
-    return this.clients.resolve(request.clientId);
   }
 
   private describe(clientName: string, request: AuthorizationRequest) {
