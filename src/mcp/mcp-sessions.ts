@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { MetricsService } from '../observability/metrics.service';
 import { ToolsService } from '../tools/tools.service';
+import { McpSessionDirectory } from './mcp-session-directory';
 
 export type McpTransportKind = 'streamable-http' | 'sse';
 
@@ -30,11 +31,16 @@ export function ownerOf(principal: Principal): string {
   return `${principal.kind}:${principal.id}`;
 }
 
+export function sessionNotFound(): NotFoundError {
+  return new NotFoundError('MCP_SESSION_NOT_FOUND', 'No such MCP session; start a new one.');
+}
+
 /**
- * The MCP sessions this replica holds, by id. A session belongs to the principal that opened it
- * (anyone else presenting its id gets 404, as for an unknown id); it ends when the client deletes
- * it, its stream closes, it has been idle for MCP_SESSION_IDLE_SECONDS, or the service shuts down.
- * Sessions hear of changes to the tool list (`notifications/tools/list_changed`).
+ * The MCP sessions this replica holds, by id (McpSessionDirectory shares them across replicas). A
+ * session belongs to the principal that opened it (anyone else presenting its id gets 404, as for an
+ * unknown id); it ends when the client deletes it, its stream closes, it has been idle for
+ * MCP_SESSION_IDLE_SECONDS, or the service shuts down. Sessions hear of changes to the tool list
+ * (`notifications/tools/list_changed`).
  */
 @Injectable()
 export class McpSessions implements OnModuleDestroy {
@@ -47,6 +53,7 @@ export class McpSessions implements OnModuleDestroy {
   constructor(
     @InjectConfig() private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly directory: McpSessionDirectory,
     tools: ToolsService,
   ) {
     const idleMs = config.mcp.sessionIdleSeconds * 1000;
@@ -80,25 +87,34 @@ export class McpSessions implements OnModuleDestroy {
     this.updateGauge(session.kind);
   }
 
-  /** The session, touched, when `principal` owns it; 404 otherwise (unknown, expired or someone else's). */
-  get<T extends Transport>(
-    id: string | undefined,
+  /**
+   * The session held here, touched, when `principal` owns it; undefined when this replica does not
+   * hold it; 404 when it is someone else's or of the other transport.
+   */
+  find<T extends Transport>(
+    id: string,
     principal: Principal,
     kind: McpTransportKind,
-  ): McpSession<T> {
-    const session = id === undefined ? undefined : this.sessions.get(id);
-    if (session === undefined || session.owner !== ownerOf(principal) || session.kind !== kind) {
-      throw new NotFoundError('MCP_SESSION_NOT_FOUND', 'No such MCP session; start a new one.');
-    }
+  ): McpSession<T> | undefined {
+    const session = this.sessions.get(id);
+    if (session === undefined) return undefined;
+    if (session.owner !== ownerOf(principal) || session.kind !== kind) throw sessionNotFound();
     session.lastSeen = Date.now();
+    this.directory.touch(id);
     return session as McpSession<T>;
   }
 
-  /** Forgets a session whose transport has closed. */
+  /** A session held here by id, whoever owns it (relayed messages were checked where they arrived). */
+  held<T extends Transport>(id: string): McpSession<T> | undefined {
+    return this.sessions.get(id) as McpSession<T> | undefined;
+  }
+
+  /** Forgets a session whose transport has closed here (it may live on elsewhere until it expires). */
   remove(id: string): void {
     const session = this.sessions.get(id);
     if (session === undefined) return;
     this.sessions.delete(id);
+    this.directory.forget(id);
     this.updateGauge(session.kind);
   }
 

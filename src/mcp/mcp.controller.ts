@@ -1,7 +1,17 @@
-import { Controller, Delete, Get, Logger, Post, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Delete,
+  Get,
+  Logger,
+  type OnModuleInit,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,38 +19,51 @@ import { AuditedManually } from '../audit/audited.decorator';
 import type { AuthenticatedRequest } from '../auth/authentication.guard';
 import { Authenticated } from '../authz/route-access.decorators';
 import { MethodNotAllowedError, UnauthenticatedError } from '../common/app-error';
+import type { Principal } from '../common/request-context';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
-import { type McpCaller, McpServerFactory, authInfoFor } from './mcp-server.factory';
 import { McpRequestGuard } from './mcp-request.guard';
-import { type McpSession, McpSessions, ownerOf } from './mcp-sessions';
+import { McpSessionDirectory, type RelayedMessage } from './mcp-session-directory';
+import { type McpCaller, McpServerFactory, authInfoFor } from './mcp-server.factory';
+import { type McpSession, McpSessions, ownerOf, sessionNotFound } from './mcp-sessions';
 
 /** SSE comment frames keep idle legacy streams open through proxies (Streamable HTTP has its own). */
 const SSE_KEEP_ALIVE_MS = 15_000;
 const VERSION = '0.1.0';
 
 type McpRequest = AuthenticatedRequest & { body?: unknown };
+type StreamableSession = McpSession<WebStandardStreamableHTTPServerTransport>;
 
 /**
  * The MCP transports on the Fastify instance: Streamable HTTP at `/mcp` (POST messages, GET the
  * server stream, DELETE the session) and the legacy HTTP+SSE transport (`GET /mcp/sse`, `POST
  * /mcp/messages?sessionId=`). Every request passes the global authentication, rate limit and
- * permission guards first and the transport safeguards after; once accepted, the SDK transport
- * answers on the raw response.
+ * permission guards first and the transport safeguards after. Streamable HTTP runs on the SDK's
+ * web-standard transport (a Request in, a Response out, streamed by Fastify); with Redis, a
+ * session opened on another replica is taken up here and legacy messages are relayed to the replica
+ * holding the stream (McpSessionDirectory).
  */
 @Controller('mcp')
 @ApiTags('mcp')
 @ApiBearerAuth()
 @Authenticated()
 @UseGuards(McpRequestGuard)
-export class McpController {
+export class McpController implements OnModuleInit {
   private readonly logger = new Logger('Mcp');
 
   constructor(
     private readonly sessions: McpSessions,
+    private readonly directory: McpSessionDirectory,
     private readonly servers: McpServerFactory,
     @InjectConfig() private readonly config: AppConfig,
   ) {}
+
+  onModuleInit(): void {
+    this.directory.listen(
+      (relayed) => void this.deliver(relayed),
+      (sessionId) => void this.sessions.close(sessionId),
+    );
+  }
 
   @Post()
   @AuditedManually()
@@ -51,32 +74,26 @@ export class McpController {
   async post(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     if (this.config.mcp.stateless) return this.stateless(request, reply);
     const sessionId = header(request, 'mcp-session-id');
-    if (sessionId !== undefined) {
-      const session = this.sessions.get<StreamableHTTPServerTransport>(
-        sessionId,
-        this.principal(request),
-        'streamable-http',
-      );
-      return this.handOver(request, reply, (req, res) =>
-        session.transport.handleRequest(req, res, request.body),
-      );
-    }
-    return this.open(request, reply);
+    if (sessionId === undefined) return this.open(request, reply);
+    const session = await this.streamable(sessionId, request);
+    await this.serve(session.transport, request, reply, request.body);
   }
 
   @Get()
   @ApiOperation({ summary: 'Streamable HTTP: the server stream of a session (Mcp-Session-Id)' })
   async stream(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
-    const session = this.existing(request);
-    await this.handOver(request, reply, (req, res) => session.transport.handleRequest(req, res));
+    const session = await this.streamable(this.requiredSessionId(request), request);
+    await this.serve(session.transport, request, reply);
   }
 
   @Delete()
   @AuditedManually()
   @ApiOperation({ summary: 'Streamable HTTP: end a session (Mcp-Session-Id)' })
   async end(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
-    const session = this.existing(request);
-    await this.handOver(request, reply, (req, res) => session.transport.handleRequest(req, res));
+    const sessionId = this.requiredSessionId(request);
+    const session = await this.streamable(sessionId, request);
+    await this.serve(session.transport, request, reply);
+    await this.directory.remove(sessionId);
   }
 
   @Get('sse')
@@ -85,14 +102,15 @@ export class McpController {
   })
   async legacyStream(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
     const principal = this.principal(request);
-    await this.sessions.reserve(ownerOf(principal));
+    const owner = ownerOf(principal);
+    await this.sessions.reserve(owner);
     await this.handOver(request, reply, async (_req, res) => {
       const transport = new SSEServerTransport('/mcp/messages', res);
       const server = this.servers.create('sse', VERSION);
       const session: McpSession = {
         id: transport.sessionId,
         kind: 'sse',
-        owner: ownerOf(principal),
+        owner,
         server,
         transport,
         lastSeen: Date.now(),
@@ -105,10 +123,12 @@ export class McpController {
       server.onclose = () => {
         clearInterval(keepAlive);
         this.sessions.remove(session.id);
+        void this.directory.remove(session.id);
       };
       res.once('close', () => void this.sessions.close(session.id));
       this.sessions.add(session);
       await server.connect(transport);
+      await this.directory.register(session.id, { kind: 'sse', owner });
     });
   }
 
@@ -118,15 +138,26 @@ export class McpController {
     summary: 'Legacy HTTP+SSE: a message for the session in ?sessionId= (answered on its stream)',
   })
   async legacyMessage(@Req() request: McpRequest, @Res() reply: FastifyReply): Promise<void> {
-    const sessionId = (request.query as { sessionId?: unknown }).sessionId;
-    const session = this.sessions.get<SSEServerTransport>(
-      typeof sessionId === 'string' ? sessionId : undefined,
-      this.principal(request),
-      'sse',
-    );
-    await this.handOver(request, reply, (req, res) =>
-      session.transport.handlePostMessage(req, res, request.body),
-    );
+    const raw = (request.query as { sessionId?: unknown }).sessionId;
+    if (typeof raw !== 'string') throw sessionNotFound();
+    const principal = this.principal(request);
+    const session = this.sessions.find<SSEServerTransport>(raw, principal, 'sse');
+    if (session !== undefined) {
+      await this.handOver(request, reply, (req, res) =>
+        session.transport.handlePostMessage(req, res, request.body),
+      );
+      return;
+    }
+    // The stream is on another replica: the message goes there, the answer comes on the stream.
+    const record = await this.directory.lookup(raw);
+    if (record?.kind !== 'sse' || record.owner !== ownerOf(principal)) throw sessionNotFound();
+    const relayed = await this.directory.relay(record.replica, {
+      sessionId: raw,
+      message: request.body,
+      caller: this.caller(request),
+    });
+    if (!relayed) throw sessionNotFound();
+    void reply.status(202).send('Accepted');
   }
 
   /** A new Streamable HTTP session: the SDK answers the initialize request and names the session. */
@@ -134,60 +165,123 @@ export class McpController {
     const principal = this.principal(request);
     const owner = ownerOf(principal);
     await this.sessions.reserve(owner);
+    const initialize = (request.body as { method?: unknown; params?: unknown } | undefined) ?? {};
+    const session = await this.createStreamable(owner, undefined);
+    await this.serve(session.transport, request, reply, request.body);
+    const id = session.transport.sessionId;
+    // Not an initialize request (the SDK has answered 400): nothing to keep.
+    if (id === undefined) await session.server.close();
+    else if (initialize.method === 'initialize')
+      await this.directory.register(id, { kind: 'streamable-http', owner, initialize: initialize.params });
+  }
+
+  /**
+   * The session this request names: held here, or taken up from the shared record of another
+   * replica (replaying its initialize, so that the SDK accepts the session's further requests).
+   */
+  private async streamable(sessionId: string, request: McpRequest): Promise<StreamableSession> {
+    const principal = this.principal(request);
+    const held = this.sessions.find<WebStandardStreamableHTTPServerTransport>(
+      sessionId,
+      principal,
+      'streamable-http',
+    );
+    if (held !== undefined) return held;
+    const record = await this.directory.lookup(sessionId);
+    if (record?.kind !== 'streamable-http' || record.owner !== ownerOf(principal)) throw sessionNotFound();
+    const session = await this.createStreamable(record.owner, sessionId);
+    const replay = await session.transport.handleRequest(
+      new Request(`http://localhost/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      }),
+      {
+        parsedBody: {
+          jsonrpc: '2.0',
+          id: `take-up-${sessionId}`,
+          method: 'initialize',
+          params: record.initialize,
+        },
+        authInfo: authInfoFor(this.caller(request)),
+      },
+    );
+    await replay.text();
+    if (session.transport.sessionId !== sessionId) {
+      await session.server.close();
+      throw sessionNotFound();
+    }
+    return session;
+  }
+
+  private async createStreamable(owner: string, knownId: string | undefined): Promise<StreamableSession> {
     const server = this.servers.create('streamable-http', VERSION);
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) =>
-        this.sessions.add({ id, kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() }),
+    let session: StreamableSession | undefined;
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => knownId ?? randomUUID(),
+      onsessioninitialized: (id) => {
+        session = { id, kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() };
+        this.sessions.add(session);
+      },
     });
     server.onclose = () => {
       if (transport.sessionId !== undefined) this.sessions.remove(transport.sessionId);
     };
     await server.connect(transport);
-    await this.handOver(request, reply, (req, res) => transport.handleRequest(req, res, request.body));
-    // Not an initialize request (the SDK has answered 400): nothing to keep.
-    if (transport.sessionId === undefined) await server.close();
+    return { id: knownId ?? '', kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() };
   }
 
   /** MCP_STATELESS: a server and transport for this request only. */
   private async stateless(request: McpRequest, reply: FastifyReply): Promise<void> {
     const server = this.servers.create('streamable-http', VERSION);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: false,
-    });
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     await server.connect(transport);
     reply.raw.once('close', () => void server.close());
-    await this.handOver(request, reply, (req, res) => transport.handleRequest(req, res, request.body));
+    await this.serve(transport, request, reply, request.body);
   }
 
-  private existing(request: McpRequest): McpSession<StreamableHTTPServerTransport> {
-    if (this.config.mcp.stateless) {
-      throw new MethodNotAllowedError(
-        'METHOD_NOT_ALLOWED',
-        'The MCP endpoint is stateless here: only POST is served.',
-        undefined,
-        { allow: 'POST' },
-      );
+  /** One request through the web-standard transport; Fastify streams the Response it gives back. */
+  private async serve(
+    transport: WebStandardStreamableHTTPServerTransport,
+    request: McpRequest,
+    reply: FastifyReply,
+    parsedBody?: unknown,
+  ): Promise<void> {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (value === undefined) continue;
+      for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
     }
-    return this.sessions.get(header(request, 'mcp-session-id'), this.principal(request), 'streamable-http');
+    const response = await transport.handleRequest(
+      new Request(`http://localhost${request.url}`, { method: request.method, headers }),
+      { parsedBody, authInfo: authInfoFor(this.caller(request)) },
+    );
+    if (response.headers.get('content-type')?.startsWith('text/event-stream'))
+      void reply.header('x-accel-buffering', 'no');
+    void reply.send(response);
+  }
+
+  /** A legacy message relayed from another replica, for a session whose stream is held here. */
+  private async deliver(relayed: RelayedMessage): Promise<void> {
+    const session = this.sessions.held<SSEServerTransport>(relayed.sessionId);
+    if (session?.kind !== 'sse') return;
+    session.lastSeen = Date.now();
+    try {
+      await session.transport.handleMessage(relayed.message, { authInfo: authInfoFor(relayed.caller) });
+    } catch (error) {
+      this.logger.warn(`Relayed MCP message not handled: ${(error as Error).message}`);
+    }
   }
 
   /**
-   * Gives the raw request and response to the SDK: Fastify stops managing the reply, and the headers
-   * already set for it (request id, security headers) go out with the SDK's answer.
+   * Gives the raw request and response to the legacy SSE transport: Fastify stops managing the
+   * reply, and the headers already set for it (request id, security headers) go out with the answer.
    */
   private async handOver(
     request: McpRequest,
     reply: FastifyReply,
     handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
   ): Promise<void> {
-    const caller: McpCaller = {
-      principal: this.principal(request),
-      requestId: request.id,
-      client: { ip: request.ip, userAgent: header(request, 'user-agent')?.slice(0, 300) },
-    };
-    const req = Object.assign(request.raw, { auth: authInfoFor(caller) });
+    const req = Object.assign(request.raw, { auth: authInfoFor(this.caller(request)) });
     const res = reply.raw;
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) res.setHeader(name, value);
@@ -214,7 +308,29 @@ export class McpController {
     }
   }
 
-  private principal(request: McpRequest) {
+  private requiredSessionId(request: McpRequest): string {
+    if (this.config.mcp.stateless) {
+      throw new MethodNotAllowedError(
+        'METHOD_NOT_ALLOWED',
+        'The MCP endpoint is stateless here: only POST is served.',
+        undefined,
+        { allow: 'POST' },
+      );
+    }
+    const sessionId = header(request, 'mcp-session-id');
+    if (sessionId === undefined) throw sessionNotFound();
+    return sessionId;
+  }
+
+  private caller(request: McpRequest): McpCaller {
+    return {
+      principal: this.principal(request),
+      requestId: request.id,
+      client: { ip: request.ip, userAgent: header(request, 'user-agent')?.slice(0, 300) },
+    };
+  }
+
+  private principal(request: McpRequest): Principal {
     if (request.user === undefined)
       throw new UnauthenticatedError('UNAUTHENTICATED', 'Authentication is required.');
     return request.user;

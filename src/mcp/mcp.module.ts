@@ -7,6 +7,7 @@ import { ToolsModule } from '../tools/tools.module';
 import { McpCatalog } from './mcp-catalog';
 import { McpRequestGuard } from './mcp-request.guard';
 import { McpServerFactory } from './mcp-server.factory';
+import { McpSessionDirectory } from './mcp-session-directory';
 import { McpSessions } from './mcp-sessions';
 import { McpController } from './mcp.controller';
 import { WellKnownController } from './well-known.controller';
@@ -15,6 +16,6 @@ import { WellKnownController } from './well-known.controller';
 @Module({
   imports: [ObservabilityModule, ToolsModule, CatalogModule, PipelinesModule, PromptsModule],
   controllers: [McpController, WellKnownController],
-  providers: [McpSessions, McpServerFactory, McpCatalog, McpRequestGuard],
+  providers: [McpSessionDirectory, McpSessions, McpServerFactory, McpCatalog, McpRequestGuard],
 })
 export class McpModule {}
