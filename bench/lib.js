@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const { randomBytes } = require('node:crypto');
+const path = require('node:path');
 const { Client } = require('pg');
 const autocannon = require('autocannon');
 
@@ -230,7 +231,36 @@ async function createBenchDatabase(serverUrl) {
   };
 }
 
+/**
+ * The environment of `node dist/main.js` under a bench: production mode with a fresh secret and first
+ * administrator, on loopback, an embedded database in `tmp` unless `databaseUrl` is given, rate limits
+ * off. Whatever the shell has, the database and Redis are only the ones the bench was told to use.
+ */
+function serviceEnv({ port, tmp, admin, logLevel, databaseUrl, redisUrl }) {
+  const env = { ...process.env };
+  for (const name of ['DATABASE_URL', 'DATABASE_URL_FILE', 'REDIS_URL', 'REDIS_URL_FILE']) delete env[name];
+  Object.assign(env, {
+    NODE_ENV: 'production',
+    // Production refuses to start without a strong secret, or on an empty database without a first
+    // administrator. These live for one run.
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ADMIN_EMAIL: admin.email,
+    ADMIN_PASSWORD: admin.password,
+    HOST: LOOPBACK,
+    PORT: String(port),
+    // A subdirectory, because the data directory's lock file is written beside it.
+    PGLITE_DATA_DIR: path.join(tmp, 'pglite'),
+    TOOLS_FS_ROOT: path.join(tmp, 'files'),
+    RATE_LIMIT_ENABLED: 'false',
+    LOG_LEVEL: logLevel,
+  });
+  if (databaseUrl) env.DATABASE_URL = databaseUrl;
+  if (redisUrl) env.REDIS_URL = redisUrl;
+  return env;
+}
+
 module.exports = {
+  serviceEnv,
   intFromEnv,
   createBenchDatabase,
   LOOPBACK,

@@ -54,27 +54,6 @@ function readOptions() {
   };
 }
 
-function serviceEnv(options, port, tmp, admin, databaseUrl) {
-  const env = { ...process.env };
-  // Whatever the shell has, the database and Redis are only the ones the bench was told to use.
-  for (const name of ['DATABASE_URL', 'DATABASE_URL_FILE', 'REDIS_URL', 'REDIS_URL_FILE']) delete env[name];
-  Object.assign(env, {
-    NODE_ENV: 'production',
-    JWT_SECRET: crypto.randomBytes(32).toString('hex'),
-    ADMIN_EMAIL: admin.email,
-    ADMIN_PASSWORD: admin.password,
-    HOST: lib.LOOPBACK,
-    PORT: String(port),
-    PGLITE_DATA_DIR: path.join(tmp, 'pglite'),
-    TOOLS_FS_ROOT: path.join(tmp, 'files'),
-    RATE_LIMIT_ENABLED: 'false',
-    LOG_LEVEL: options.logLevel,
-  });
-  if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  if (options.redisUrl) env.REDIS_URL = options.redisUrl;
-  return env;
-}
-
 async function login(serviceUrl, admin) {
   const res = await lib.request(`${serviceUrl}/api/v1/auth/login`, {
     method: 'POST',
@@ -317,7 +296,14 @@ async function startServers(options, tmp, procs, cleanups) {
   procs.push(baseline);
   const service = lib.startNode('service', [...options.serviceNodeArgs, path.join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: serviceEnv(options, servicePort, tmp, admin, databaseUrl),
+    env: lib.serviceEnv({
+      port: servicePort,
+      tmp,
+      admin,
+      logLevel: options.logLevel,
+      databaseUrl,
+      redisUrl: options.redisUrl,
+    }),
     logFile: path.join(RESULTS_DIR, 'mcp-service.log'),
   });
   procs.push(service);

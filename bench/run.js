@@ -33,30 +33,6 @@ function readOptions() {
   };
 }
 
-function serviceEnv(options, port, tmp, admin) {
-  const env = { ...process.env };
-  // Whatever the shell has, the database and Redis are only the ones the bench was told to use.
-  for (const name of ['DATABASE_URL', 'DATABASE_URL_FILE', 'REDIS_URL', 'REDIS_URL_FILE']) delete env[name];
-  Object.assign(env, {
-    NODE_ENV: 'production',
-    // Production refuses to start without a strong secret, or on an empty database without a first
-    // administrator. These live for one run; scenarios get the administrator as ctx.admin.
-    JWT_SECRET: crypto.randomBytes(32).toString('hex'),
-    ADMIN_EMAIL: admin.email,
-    ADMIN_PASSWORD: admin.password,
-    HOST: lib.LOOPBACK,
-    PORT: String(port),
-    // A subdirectory, because the data directory's lock file is written beside it.
-    PGLITE_DATA_DIR: path.join(tmp, 'pglite'),
-    TOOLS_FS_ROOT: path.join(tmp, 'files'),
-    RATE_LIMIT_ENABLED: 'false',
-    LOG_LEVEL: options.logLevel,
-  });
-  if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
-  if (options.redisUrl) env.REDIS_URL = options.redisUrl;
-  return env;
-}
-
 function unmetNeeds(scenario, options) {
   const available = { redis: Boolean(options.redisUrl), postgres: Boolean(options.databaseUrl) };
   const hint = { redis: 'BENCH_REDIS_URL', postgres: 'BENCH_DATABASE_URL' };
@@ -232,7 +208,14 @@ async function main() {
       [...options.serviceNodeArgs, path.join(ROOT, 'dist', 'main.js')],
       {
         cwd: ROOT,
-        env: serviceEnv(options, servicePort, tmp, admin),
+        env: lib.serviceEnv({
+          port: servicePort,
+          tmp,
+          admin,
+          logLevel: options.logLevel,
+          databaseUrl: options.databaseUrl,
+          redisUrl: options.redisUrl,
+        }),
         logFile: path.join(RESULTS_DIR, 'service.log'),
       },
     );

@@ -1,12 +1,13 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { createUser } from './support/auth';
+import { freePort, type Pkce, pkce } from './support/oauth';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 
@@ -27,25 +28,6 @@ function chromiumPath(debianPath: string): string | undefined {
   const configured = process.env.TEST_CHROMIUM_PATH;
   if (configured !== undefined && configured !== '') return configured;
   return existsSync(debianPath) ? debianPath : undefined;
-}
-
-interface Pkce {
-  verifier: string;
-  challenge: string;
-}
-
-function pkce(): Pkce {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
-
-/** A loopback port free right now, so that PUBLIC_BASE_URL can name the address the app will listen on. */
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** The client's redirect target: records each callback's URL and answers "done", as a native client would. */

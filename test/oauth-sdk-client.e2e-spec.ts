@@ -13,8 +13,8 @@ import type {
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { createUser } from './support/auth';
+import { formOf, freePort } from './support/oauth';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 
@@ -32,35 +32,6 @@ const REDIRECT_URI = 'http://127.0.0.1:48123/callback';
 interface Credentials {
   email: string;
   password: string;
-}
-
-/** A loopback port free right now, so that PUBLIC_BASE_URL can name the address the app will listen on. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function decodeHtml(value: string): string {
-  return value
-    .replace(/&quot;/g, '"')
-    .replace(/&#39;/g, "'")
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&amp;/g, '&');
-}
-
-/** The form of a server-rendered page: where it posts and its hidden fields. */
-function formOf(html: string, pageUrl: URL): { action: URL; fields: Record<string, string> } {
-  const action = /<form method="post" action="([^"]+)">/.exec(html)?.[1];
-  if (action === undefined) throw new Error(`no form on the page: ${html.slice(0, 300)}`);
-  const fields: Record<string, string> = {};
-  for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    fields[decodeHtml(match[1])] = decodeHtml(match[2]);
-  }
-  return { action: new URL(decodeHtml(action), pageUrl), fields };
 }
 
 function postForm(url: URL, fields: Record<string, string>, cookie: string): Promise<Response> {

@@ -2,36 +2,17 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import jwt from 'jsonwebtoken';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { bearer, createUser, signIn } from './support/auth';
+import { formOf, type Pkce, pkce } from './support/oauth';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
-
-interface Pkce {
-  verifier: string;
-  challenge: string;
-}
-
-function pkce(): Pkce {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
-
-/** The hidden fields and the CSRF cookie of an HTML form page. */
-function formOf(html: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-    fields[match[1]] = match[2]
-      .replace(/&amp;/g, '&')
-      .replace(/&quot;/g, '"')
-      .replace(/&#39;/g, "'");
-  }
-  return fields;
-}
+/** Where the pages are, for resolving their form actions (only the hidden fields are used here). */
+const PAGE = new URL('http://127.0.0.1/oauth/authorize');
 
 function cookieOf(res: request.Response): string {
   const header = res.headers['set-cookie'] as unknown as string[] | undefined;
@@ -87,14 +68,14 @@ describe('OAuth 2.1 for MCP clients (HTTP)', () => {
       .post('/oauth/authorize')
       .set('cookie', cookie)
       .type('form')
-      .send({ ...formOf(page.text), email: user.email, password: user.password })
+      .send({ ...formOf(page.text, PAGE).fields, email: user.email, password: user.password })
       .expect(200);
     expect(consent.text).toContain('Test Agent');
     const done = await http()
       .post('/oauth/consent')
       .set('cookie', cookie)
       .type('form')
-      .send({ ...formOf(consent.text), decision })
+      .send({ ...formOf(consent.text, PAGE).fields, decision })
       .expect(302);
     return new URL(done.headers.location);
   }
@@ -359,7 +340,7 @@ describe('OAuth 2.1 for MCP clients (HTTP)', () => {
     const page = await http().get(authorizeQuery(clientId, pkce())).expect(200);
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
-    const fields = formOf(page.text);
+    const fields = formOf(page.text, PAGE).fields;
     const noCookie = await http()
       .post('/oauth/authorize')
       .type('form')
