@@ -32,6 +32,7 @@ import { ObservabilityModule } from './observability/observability.module';
 import { RateLimitGuard } from './rate-limit/rate-limit.guard';
 import { RateLimitModule } from './rate-limit/rate-limit.module';
 import { RedisModule } from './redis/redis.module';
+import { RetentionModule } from './retention/retention.module';
 
 /**
  * Wires the feature modules and registers every global guard, pipe and filter as an APP_* provider.
@@ -72,6 +73,7 @@ export class AppModule {
         AdaptersModule,
         LlmModule,
         PipelinesModule,
+        RetentionModule,
         ToolsModule,
         McpModule,
         OAuthModule,

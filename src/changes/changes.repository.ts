@@ -2,6 +2,7 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { Injectable } from '@nestjs/common';
 import type { Principal } from '../common/request-context';
+import { returnedRows } from '../database/returned-rows';
 import type { ChangeFilters, ChangeStatus, ChangeView, NewChange } from './change.types';
 
 interface ChangeRow {
@@ -140,6 +141,30 @@ export class ChangesRepository {
       [...params, limit, (page - 1) * limit],
     );
     return { items: rows.map(toView), total };
+  }
+
+  /**
+   * Deletes up to `limit` decided changes (applied, rejected, reverted) whose decision predates
+   * `cutoff`; answers how many went. Proposals are never touched. A change that a kept revert still
+   * points at stays until that revert goes too (the reference has no ON DELETE), so callers loop
+   * until a batch deletes nothing. Rows a reviewer holds locked are skipped, not waited for.
+   */
+  async deleteDecidedBefore(cutoff: Date, limit: number): Promise<number> {
+    // A decision never precedes creation, so created_at < cutoff narrows the scan through
+    // changes_status_idx before reviewed_at is looked at.
+    const rows = returnedRows(
+      await this.query(
+        `DELETE FROM changes WHERE id IN (
+            SELECT c.id FROM changes c
+            WHERE c.status IN ('applied', 'rejected', 'reverted') AND c.created_at < $1
+              AND COALESCE(c.reviewed_at, c.created_at) < $1
+              AND NOT EXISTS (SELECT 1 FROM changes r WHERE r.reverts_change_id = c.id)
+            LIMIT $2 FOR UPDATE SKIP LOCKED
+          ) RETURNING 1`,
+        [cutoff, limit],
+      ),
+    );
+    return rows.length;
   }
 
   /** Ids of a run's proposals, oldest first (bounded). */

@@ -51,6 +51,8 @@ export interface AppConfig {
     readonly auditDays?: number;
     readonly changesDays?: number;
     readonly pipelineItemsDays?: number;
+    /** Days pg-boss keeps archived (finished) jobs before deleting them. */
+    readonly jobsArchiveDays: number;
   };
   readonly llm: {
     readonly provider: Env['LLM_PROVIDER'];

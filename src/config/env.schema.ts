@@ -79,6 +79,7 @@ export const envSchema = z.object({
   AUDIT_RETENTION_DAYS: optionalInt(1, 36_500),
   CHANGES_RETENTION_DAYS: optionalInt(1, 36_500),
   PIPELINE_ITEMS_RETENTION_DAYS: optionalInt(1, 36_500),
+  JOBS_ARCHIVE_RETENTION_DAYS: int(7, 1, 365),
 
   LLM_PROVIDER: z.enum(['ollama', 'openai']).default('ollama'),
   OLLAMA_URL: url.default('http://127.0.0.1:11434'),

@@ -81,6 +81,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
       auditDays: env.AUDIT_RETENTION_DAYS,
       changesDays: env.CHANGES_RETENTION_DAYS,
       pipelineItemsDays: env.PIPELINE_ITEMS_RETENTION_DAYS,
+      jobsArchiveDays: env.JOBS_ARCHIVE_RETENTION_DAYS,
     },
     llm: {
       provider: env.LLM_PROVIDER,

@@ -3,6 +3,8 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import PgBoss from 'pg-boss';
 import { type Principal, RequestContext } from '../common/request-context';
+import type { AppConfig } from '../config/app-config';
+import { InjectConfig } from '../config/config.module';
 import type { Pool, PoolClient } from 'pg';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
@@ -42,14 +44,16 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
     dataSource: DataSource,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly context: RequestContext,
+    @InjectConfig() config: AppConfig,
   ) {
     const pool = (dataSource.driver as PostgresDriver).master as Pool;
     this.boss = new PgBoss({
       db: { executeSql: (text, values) => executeOn(pool, text, values) },
       schema: JOB_SCHEMA,
-      // The service has its own retention settings; finished jobs are only bookkeeping.
+      // Finished jobs are only bookkeeping (imports and runs keep their own records): archived after
+      // an hour, then deleted from the archive after JOBS_ARCHIVE_RETENTION_DAYS.
       archiveCompletedAfterSeconds: 3_600,
-      deleteAfterDays: 7,
+      deleteAfterDays: config.retention.jobsArchiveDays,
       pollingIntervalSeconds: 2,
       // Expired jobs (their worker died) are found by this sweep: every 15 s rather than every 2 min.
       maintenanceIntervalSeconds: 15,

@@ -171,24 +171,40 @@ export class PipelineRunsRepository {
     return { items, total };
   }
 
-  /** Counts by status and token totals, summed from the items. */
+  /**
+   * Counts by status and token totals: summed from the items, or, once retention has deleted them,
+   * the finals stored on the run when it did.
+   */
   async progress(runId: string): Promise<Progress> {
+    const finals = await this.finals(runId);
+    if (finals !== undefined) return finals;
     const rows = await this.query<{ status: ItemStatus; count: number; tokensIn: string; tokensOut: string }>(
       `SELECT status, count(*)::int AS count, COALESCE(sum(tokens_in), 0)::text AS "tokensIn",
           COALESCE(sum(tokens_out), 0)::text AS "tokensOut"
         FROM pipeline_items WHERE run_id = $1 GROUP BY status`,
       [runId],
     );
-    const progress: Progress = {
-      counts: { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 },
-      tokens: { in: 0, out: 0 },
-    };
+    const progress: Progress = { counts: emptyCounts(), tokens: { in: 0, out: 0 } };
     for (const row of rows) {
       progress.counts[row.status] = row.count;
       progress.tokens.in += Number(row.tokensIn);
       progress.tokens.out += Number(row.tokensOut);
     }
     return progress;
+  }
+
+  /** The counts and tokens stored on a run whose items retention deleted (or is deleting). */
+  private async finals(runId: string): Promise<Progress | undefined> {
+    const [row] = await this.query<{ counts: Partial<Counts>; tokensIn: string; tokensOut: string }>(
+      `SELECT final_counts AS counts, final_tokens_in::text AS "tokensIn", final_tokens_out::text AS "tokensOut"
+        FROM pipeline_runs WHERE id = $1 AND items_pruned_at IS NOT NULL`,
+      [runId],
+    );
+    if (row === undefined) return undefined;
+    return {
+      counts: { ...emptyCounts(), ...row.counts },
+      tokens: { in: Number(row.tokensIn), out: Number(row.tokensOut) },
+    };
   }
 
   async hasOpenItems(runId: string): Promise<boolean> {
@@ -200,11 +216,13 @@ export class PipelineRunsRepository {
   }
 
   async counts(runId: string): Promise<Counts> {
+    const finals = await this.finals(runId);
+    if (finals !== undefined) return finals.counts;
     const rows = await this.query<{ status: ItemStatus; count: number }>(
       'SELECT status, count(*)::int AS count FROM pipeline_items WHERE run_id = $1 GROUP BY status',
       [runId],
     );
-    const counts: Counts = { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    const counts = emptyCounts();
     for (const row of rows) counts[row.status] = row.count;
     return counts;
   }
@@ -311,6 +329,8 @@ export class PipelineRunsRepository {
   }
 
   async tokensUsed(runId: string): Promise<number> {
+    const finals = await this.finals(runId);
+    if (finals !== undefined) return finals.tokens.in + finals.tokens.out;
     const [{ used }] = await this.query<{ used: string }>(
       'SELECT COALESCE(sum(tokens_in + tokens_out), 0)::text AS used FROM pipeline_items WHERE run_id = $1',
       [runId],
@@ -337,11 +357,17 @@ export class PipelineRunsRepository {
     return rows.length > 0;
   }
 
-  /** Failed items back to pending, the run back to running; answers the item ids. */
+  /**
+   * Failed items back to pending, the run back to running; answers the item ids (none once
+   * retention has marked the run's items for deletion).
+   */
   async reopenFailed(runId: string): Promise<string[]> {
     const items = await this.mutate<{ id: string }>(
+      // A run whose items retention has started deleting reports stored finals: it cannot run again.
       `UPDATE pipeline_items SET status = 'pending', error = NULL, finished_at = NULL, event_seq = nextval('pipeline_event_seq')
-        WHERE run_id = $1 AND status = 'failed' RETURNING id`,
+        WHERE run_id = $1 AND status = 'failed'
+          AND (SELECT items_pruned_at FROM pipeline_runs WHERE id = $1) IS NULL
+        RETURNING id`,
       [runId],
     );
     if (items.length > 0) {
@@ -365,4 +391,59 @@ export class PipelineRunsRepository {
     );
     return [...new Set(rows.map((row) => row.runId))];
   }
+
+  /**
+   * Marks up to `limit` runs that finished before `cutoff` (and are not marked yet) for item
+   * deletion, storing what their items add up to on the run in the same statement; answers their
+   * ids. Row locks serialise this with a retry: a run being retried is skipped, and once marked a
+   * run can no longer be retried (see reopenFailed).
+   */
+  async markFinishedForItemPruning(cutoff: Date, limit: number): Promise<string[]> {
+    const rows = await this.mutate<{ id: string }>(
+      `WITH due AS (
+          SELECT id FROM pipeline_runs
+          WHERE items_pruned_at IS NULL AND finished_at < $1
+            AND status IN ('completed', 'completed_with_errors', 'failed', 'cancelled')
+          ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        ),
+        totals AS (
+          SELECT d.id,
+              jsonb_build_object(
+                'pending', count(i.id) FILTER (WHERE i.status = 'pending'),
+                'running', count(i.id) FILTER (WHERE i.status = 'running'),
+                'succeeded', count(i.id) FILTER (WHERE i.status = 'succeeded'),
+                'failed', count(i.id) FILTER (WHERE i.status = 'failed'),
+                'cancelled', count(i.id) FILTER (WHERE i.status = 'cancelled')
+              ) AS counts,
+              COALESCE(sum(i.tokens_in), 0) AS tokens_in, COALESCE(sum(i.tokens_out), 0) AS tokens_out
+          FROM due d LEFT JOIN pipeline_items i ON i.run_id = d.id
+          GROUP BY d.id
+        )
+        UPDATE pipeline_runs r SET final_counts = t.counts, final_tokens_in = t.tokens_in,
+            final_tokens_out = t.tokens_out, items_pruned_at = now()
+          FROM totals t WHERE r.id = t.id
+          RETURNING r.id`,
+      [cutoff, limit],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  /**
+   * Deletes up to `limit` items of runs marked for item pruning; answers how many went. Also
+   * finishes a deletion an earlier, interrupted prune left half done.
+   */
+  async deleteItemsOfPrunedRuns(limit: number): Promise<number> {
+    const rows = await this.mutate(
+      `DELETE FROM pipeline_items WHERE id IN (
+          SELECT i.id FROM pipeline_runs r JOIN pipeline_items i ON i.run_id = r.id
+          WHERE r.items_pruned_at IS NOT NULL LIMIT $1
+        ) RETURNING 1`,
+      [limit],
+    );
+    return rows.length;
+  }
+}
+
+function emptyCounts(): Counts {
+  return { pending: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
 }
