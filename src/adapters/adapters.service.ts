@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service';
 import { AdapterCache } from '../cache/adapter-cache';
 import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../common/app-error';
 import { RequestContext } from '../common/request-context';
+import { MetricsService } from '../observability/metrics.service';
 import { assertAuthSecrets, parseConfig, parseSecrets, secretFieldsOf } from './adapter-config';
 import type {
   AdapterRecord,
@@ -74,6 +75,7 @@ export class AdaptersService {
     private readonly audit: AuditService,
     private readonly context: RequestContext,
     private readonly cache: AdapterCache,
+    private readonly metrics: MetricsService,
   ) {}
 
   async list(page: number, limit: number, type?: AdapterType) {
@@ -264,8 +266,11 @@ export class AdaptersService {
     summarize: (result: T) => Record<string, unknown> = () => ({}),
   ): Promise<T> {
     const started = Date.now();
+    const measure = (outcome: string) =>
+      this.metrics.observeAdapterRequest(record.id, record.type, outcome, (Date.now() - started) / 1000);
     try {
       const result = await call();
+      measure('success');
       await this.audit.recordIndependently({
         action,
         outcome: 'success',
@@ -276,6 +281,7 @@ export class AdaptersService {
       });
       return result;
     } catch (error) {
+      measure(error instanceof AppError ? error.code : 'INTERNAL_ERROR');
       await this.audit.recordIndependently({
         action,
         outcome: 'failure',

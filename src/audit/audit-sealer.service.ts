@@ -7,7 +7,9 @@ import {
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Optional,
 } from '@nestjs/common';
+import { MetricsService } from '../observability/metrics.service';
 import { chainHash } from './audit-chain';
 import { AUDIT_OPTIONS, type AuditOptions } from './audit.options';
 import { AuditRepository, type ChainSeal } from './audit.repository';
@@ -45,6 +47,8 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly repository: AuditRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     @Inject(AUDIT_OPTIONS) private readonly options: AuditOptions,
+    // Absent where the audit trail runs without the HTTP service (the CLIs): no backlog is counted there.
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -80,7 +84,21 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
       total += sealed;
       if (sealed < this.options.sealBatchSize) break;
     }
+    await this.reportBacklog();
     return total;
+  }
+
+  /**
+   * The rows still unsealed after this pass (left by a flood, or by another replica holding the
+   * lock), counted over the partial index of unsealed rows. A growing number means sealing falls
+   * behind or fails. Outside any transaction: the count is of committed rows.
+   */
+  private async reportBacklog(): Promise<void> {
+    if (this.metrics === undefined) return;
+    const unsealed = await this.txHost.withoutTransaction(() =>
+      this.repository.countUnsealed(undefined, undefined),
+    );
+    this.metrics.setAuditUnsealed(unsealed);
   }
 
   /** One transaction: lock, read the head, seal the next rows. Undefined when another sealer holds the lock. */

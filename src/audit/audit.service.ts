@@ -1,8 +1,10 @@
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { performance } from 'node:perf_hooks';
 import { ServiceUnavailableError } from '../common/app-error';
 import { RequestContext } from '../common/request-context';
+import { type AuditWriteMode, MetricsService } from '../observability/metrics.service';
 import type { NewAuditEvent } from './audit-event';
 import { sanitizeDetails, storableText } from './audit-redaction';
 import { AuditRepository } from './audit.repository';
@@ -54,6 +56,8 @@ export class AuditService {
     private readonly repository: AuditRepository,
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly context: RequestContext,
+    // Absent where the audit trail runs without the HTTP service (the CLIs): nothing is measured there.
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   /**
@@ -62,11 +66,12 @@ export class AuditService {
    */
   async record(event: AuditEventInput): Promise<void> {
     const row = this.toRow(event);
+    const mode: AuditWriteMode = this.txHost.isTransactionActive() ? 'in_transaction' : 'grouped';
     try {
-      if (this.txHost.isTransactionActive()) await this.repository.insert(row);
+      if (mode === 'in_transaction') await this.timed(mode, () => this.repository.insert(row));
       else await this.writeGrouped(row);
     } catch (error) {
-      throw this.failed(row, error);
+      throw this.failed(row, error, mode);
     }
   }
 
@@ -84,12 +89,13 @@ export class AuditService {
       throw this.failed(
         row,
         new Error('recordIndependently was called inside a transaction on a single-connection database'),
+        'grouped',
       );
     }
     try {
       await this.writeGrouped(row);
     } catch (error) {
-      throw this.failed(row, error);
+      throw this.failed(row, error, 'grouped');
     }
   }
 
@@ -117,7 +123,7 @@ export class AuditService {
       setImmediate(() => void this.flush());
     }
     const insert = (rows: NewAuditEvent[]) =>
-      this.txHost.withoutTransaction(() => this.repository.insertMany(rows));
+      this.timed('grouped', () => this.txHost.withoutTransaction(() => this.repository.insertMany(rows)));
     try {
       await insert(batch.map((write) => write.row));
       for (const write of batch) write.resolve();
@@ -129,6 +135,16 @@ export class AuditService {
       for (const write of batch) {
         await insert([write.row]).then(write.resolve, write.reject);
       }
+    }
+  }
+
+  /** One INSERT statement, timed whether it succeeds or not. */
+  private async timed(mode: AuditWriteMode, write: () => Promise<void>): Promise<void> {
+    const started = performance.now();
+    try {
+      await write();
+    } finally {
+      this.metrics?.observeAuditWrite(mode, (performance.now() - started) / 1000);
     }
   }
 
@@ -166,7 +182,8 @@ export class AuditService {
     }
   }
 
-  private failed(row: NewAuditEvent, cause: unknown): ServiceUnavailableError {
+  private failed(row: NewAuditEvent, cause: unknown, mode: AuditWriteMode): ServiceUnavailableError {
+    this.metrics?.observeAuditWriteFailure(mode);
     // The cause names the constraint or connection problem; the details stay out of the log.
     this.logger.error(
       `Could not write audit event ${row.action} (${row.outcome}): ${cause instanceof Error ? cause.message : String(cause)}`,

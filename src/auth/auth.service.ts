@@ -9,6 +9,7 @@ import {
   UnauthenticatedError,
 } from '../common/app-error';
 import { type Principal, RequestContext } from '../common/request-context';
+import { MetricsService } from '../observability/metrics.service';
 import { checkPasswordPolicy } from './password-policy';
 import { PrincipalsService, type UserProfile } from './principals.service';
 import { hashPassword, sha256, verifyPassword } from './secrets';
@@ -51,6 +52,7 @@ export class AuthService {
     private readonly principals: PrincipalsService,
     private readonly audit: AuditService,
     private readonly context: RequestContext,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -80,15 +82,17 @@ export class AuthService {
     if (user === undefined || user.status !== 'active') {
       await verifyPassword(undefined, password);
       await this.txHost.withTransaction(() => failed('bad_credentials', user?.id));
+      this.metrics.observeAuthFailure('bad_credentials');
       throw BAD_CREDENTIALS();
     }
     if (user.lockedUntil !== null && user.lockedUntil > now) {
       await verifyPassword(undefined, password);
       await this.txHost.withTransaction(() => failed('locked', user.id));
+      this.metrics.observeAuthFailure('locked');
       throw lockedError(user.lockedUntil);
     }
     if (!(await verifyPassword(user.passwordHash, password))) {
-      await this.txHost.withTransaction(async () => {
+      const becameLocked = await this.txHost.withTransaction(async () => {
         const current = await this.users.findByIdForUpdate(user.id);
         const failures = (current?.failedLoginCount ?? 0) + 1;
         const lockSeconds =
@@ -100,7 +104,11 @@ export class AuthService {
           lockedUntil: lockSeconds > 0 ? new Date(now.getTime() + lockSeconds * 1000) : null,
         });
         await failed('bad_credentials', user.id);
+        // A concurrent failure may have locked it already: only the change from unlocked counts.
+        return lockSeconds > 0 && !(current?.lockedUntil != null && current.lockedUntil > now);
       });
+      if (becameLocked) this.metrics.observeAuthLockout();
+      this.metrics.observeAuthFailure('bad_credentials');
       throw BAD_CREDENTIALS();
     }
     return user;
@@ -186,6 +194,9 @@ export class AuthService {
     });
     if (outcome.pair !== undefined) return outcome.pair;
     if (outcome.error === 'reused') this.principals.invalidate();
+    this.metrics.observeAuthFailure(
+      outcome.error === 'reused' ? 'refresh_token_reused' : 'refresh_token_invalid',
+    );
     throw new UnauthenticatedError(
       'REFRESH_TOKEN_INVALID',
       'The refresh token is invalid, expired or already used.',

@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { UnauthenticatedError } from '../common/app-error';
 import { type Principal, RequestContext } from '../common/request-context';
 import { ROUTE_ACCESS, type RouteAccess } from '../authz/route-access.decorators';
+import { MetricsService } from '../observability/metrics.service';
 import { PrincipalsService } from './principals.service';
 import { API_KEY_PREFIX } from './secrets';
 
@@ -25,6 +26,7 @@ export class AuthenticationGuard extends AuthGuard('jwt') {
     private readonly reflector: Reflector,
     private readonly principals: PrincipalsService,
     private readonly context: RequestContext,
+    private readonly metrics: MetricsService,
   ) {
     super();
   }
@@ -62,6 +64,7 @@ export class AuthenticationGuard extends AuthGuard('jwt') {
             : new UnauthenticatedError('TOKEN_INVALID', 'The access token is invalid or expired.');
       }
     }
+    if (request.authError !== undefined) this.metrics.observeRefusedCredentials(request.authError.code);
     if (request.user !== undefined) this.context.setPrincipal(request.user);
     return true;
   }

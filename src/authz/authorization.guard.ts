@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AuditService } from '../audit/audit.service';
 import type { AuthenticatedRequest } from '../auth/authentication.guard';
 import { ForbiddenError, UnauthenticatedError } from '../common/app-error';
+import { MetricsService } from '../observability/metrics.service';
 import { ALLOWED_DURING_PASSWORD_CHANGE, ROUTE_ACCESS, type RouteAccess } from './route-access.decorators';
 
 /**
@@ -18,6 +19,7 @@ export class AuthorizationGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async canActivate(execution: ExecutionContext): Promise<boolean> {
@@ -50,6 +52,7 @@ export class AuthorizationGuard implements CanActivate {
 
     const missing = access.permissions.filter((permission) => !principal.permissions.has(permission));
     if (missing.length === 0) return true;
+    this.metrics.observeAuthzDenial(request.method, request.routeOptions.url);
     await this.audit.recordIndependently({
       action: 'authz.denied',
       outcome: 'denied',

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { resolve } from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { AppConfig } from '../config/app-config';
+import type { DbPoolStats } from '../observability/metrics.service';
 import { ENTITY_GLOBS, MIGRATION_GLOBS } from './database-paths';
 import { EmbeddedPostgres } from './embedded-postgres';
 import { runMigrationsLocked } from './migration-runner';
@@ -109,8 +110,40 @@ export class DatabaseConnection {
     }
   }
 
+  /**
+   * The counts of the pg pool under TypeORM (`driver.master`). On the embedded database that pool
+   * holds its one connection, so the same numbers tell whether it is busy and how many wait for it.
+   */
+  poolStats(): DbPoolStats | undefined {
+    if (!this.dataSource.isInitialized) return undefined;
+    const pool: unknown = (this.dataSource.driver as { master?: unknown }).master;
+    if (!isPoolCounts(pool)) return undefined;
+    return {
+      inUse: Math.max(0, pool.totalCount - pool.idleCount),
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    };
+  }
+
   async close(): Promise<void> {
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.embedded?.stop();
   }
+}
+
+interface PoolCounts {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+}
+
+/** TypeORM types the driver's pool as `any`; pg's Pool exposes these three counts. */
+function isPoolCounts(pool: unknown): pool is PoolCounts {
+  if (typeof pool !== 'object' || pool === null) return false;
+  const counts = pool as Partial<Record<keyof PoolCounts, unknown>>;
+  return (
+    typeof counts.totalCount === 'number' &&
+    typeof counts.idleCount === 'number' &&
+    typeof counts.waitingCount === 'number'
+  );
 }

@@ -1,6 +1,7 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Module, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { MetricsService } from '../observability/metrics.service';
 import { DatabaseConnection } from './database-connection';
 import { SystemInfoRepository } from './system-info.repository';
 
@@ -24,10 +25,19 @@ import { SystemInfoRepository } from './system-info.repository';
   exports: [DataSource, DatabaseConnection, SystemInfoRepository],
 })
 export class DatabaseModule implements OnApplicationShutdown {
-  constructor(@Inject(DatabaseConnection) private readonly connection: DatabaseConnection) {}
+  private readonly unregisterPool: (() => void) | undefined;
+
+  constructor(
+    @Inject(DatabaseConnection) private readonly connection: DatabaseConnection,
+    // Absent in the CLIs, which have no /metrics.
+    @Optional() metrics?: MetricsService,
+  ) {
+    this.unregisterPool = metrics?.registerDbPool(() => connection.poolStats());
+  }
 
   /** Runs after the HTTP server has drained (see ShutdownService), so in-flight requests keep the database. */
   async onApplicationShutdown(): Promise<void> {
+    this.unregisterPool?.();
     await this.connection.close();
   }
 }

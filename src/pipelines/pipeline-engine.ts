@@ -10,6 +10,7 @@ import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { JobEngine } from '../jobs/job-engine';
 import { LlmService } from '../llm/llm.service';
+import { MetricsService } from '../observability/metrics.service';
 import { PromptsService } from '../prompts/prompts.service';
 import { type Counts, PipelineRunsRepository, type RunRow, type RunStatus } from './pipeline-runs.repository';
 import { isPipelineTask, LLM_TASKS, type TaskProposal, validateOutput } from './pipeline-tasks';
@@ -65,6 +66,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly llm: LlmService,
     private readonly audit: AuditService,
     @InjectConfig() private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -163,7 +165,7 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
     outcome: ItemOutcome,
     started: number,
   ): Promise<void> {
-    await this.txHost.withTransaction(async () => {
+    const stoppedByBudget = await this.txHost.withTransaction(async () => {
       let changeIds: string[] = [];
       if (
         outcome.status === 'succeeded' &&
@@ -200,9 +202,14 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
       if (run.maxTokens !== null && (await this.runs.tokensUsed(run.id)) >= run.maxTokens) {
         if (await this.runs.stopRun(run.id, 'cancelled', 'token_budget_exhausted')) {
           await this.runs.cancelPending(run.id);
+          return true;
         }
       }
+      return false;
     });
+    // Counted once committed: a lost lease or a rolled-back proposal leaves nothing to count.
+    this.metrics.observePipelineItem(taskLabel(run.task), outcome.status);
+    if (stoppedByBudget) this.observeRunEnd(run, 'cancelled');
   }
 
   private async autoApprove(changeIds: string[], confidence: number | null): Promise<void> {
@@ -293,11 +300,11 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
   async closeIfDone(runId: string): Promise<boolean> {
     // Most items finish while others are still open: an indexed look, without a lock, first.
     if (await this.runs.hasOpenItems(runId)) return false;
-    return this.txHost.withTransaction(async () => {
+    const ended = await this.txHost.withTransaction(async () => {
       const run = await this.runs.findRun(runId, true);
-      if (run === undefined || (run.status !== 'running' && run.status !== 'queued')) return false;
+      if (run === undefined || (run.status !== 'running' && run.status !== 'queued')) return undefined;
       const counts = await this.runs.counts(runId);
-      if (counts.pending > 0 || counts.running > 0) return false;
+      if (counts.pending > 0 || counts.running > 0) return undefined;
       const status = finalStatus(counts);
       await this.runs.stopRun(runId, status, null);
       await this.audit.record({
@@ -307,14 +314,27 @@ export class PipelineEngine implements OnApplicationBootstrap, OnModuleDestroy {
         resourceId: runId,
         details: { task: run.task, status, ...counts },
       });
-      return true;
+      return { run, status };
     });
+    if (ended === undefined) return false;
+    this.observeRunEnd(ended.run, ended.status);
+    return true;
+  }
+
+  private observeRunEnd(run: RunRow, status: RunStatus): void {
+    const from = run.startedAt ?? run.createdAt;
+    this.metrics.observePipelineRun(taskLabel(run.task), status, (Date.now() - from.getTime()) / 1000);
   }
 
   private leaseSeconds(): number {
     // An item gets its time budget plus a margin before another worker may take it over.
     return Math.ceil(this.config.pipelines.itemTimeoutMs / 1000) + 30;
   }
+}
+
+/** Task names are a closed set; a row written by a newer version with a task unknown here is `unknown`. */
+function taskLabel(task: string): string {
+  return isPipelineTask(task) ? task : 'unknown';
 }
 
 export function finalStatus(counts: Counts): RunStatus {
