@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const { randomBytes } = require('node:crypto');
+const os = require('node:os');
 const path = require('node:path');
 const { Client } = require('pg');
 const autocannon = require('autocannon');
@@ -259,7 +260,20 @@ function serviceEnv({ port, tmp, admin, logLevel, databaseUrl, redisUrl }) {
   return env;
 }
 
+/** The machine a run measured, for the results file. */
+function machine() {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+  };
+}
+
 module.exports = {
+  machine,
   serviceEnv,
   intFromEnv,
   createBenchDatabase,

@@ -264,17 +264,6 @@ function printTable(results, rss) {
   }
 }
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-  };
-}
-
 /** Both servers started and ready; everything started is registered with `cleanups` or `procs`. */
 async function startServers(options, tmp, procs, cleanups) {
   const baselinePort = await lib.freePort();
@@ -349,7 +338,7 @@ async function run(options, tmp, procs, cleanups) {
   const failed = results.filter((r) => r.errors + r.non2xx > 0);
   const report = {
     date: new Date().toISOString(),
-    machine: machine(),
+    machine: lib.machine(),
     settings: {
       durationSeconds: options.duration,
       warmupSeconds: options.warmup,

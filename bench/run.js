@@ -147,17 +147,6 @@ function revision() {
   }
 }
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model,
-    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
-  };
-}
-
 async function main() {
   const options = readOptions();
   if (!fs.existsSync(path.join(ROOT, 'dist', 'main.js'))) {
@@ -277,7 +266,7 @@ async function main() {
     const report = {
       date: new Date().toISOString(),
       revision: revision(),
-      machine: machine(),
+      machine: lib.machine(),
       settings: {
         durationSeconds: options.duration,
         warmupSeconds: options.warmup,
