@@ -278,9 +278,14 @@ describe('adapter cache', () => {
         const before = loader();
         await replicaCache.getOrLoad(upstream(adapterId), POLICY, undefined, before.load);
         expect(await redis.keys(`${prefix}cache:${adapterId}:*`)).toHaveLength(1);
+        const shared = await request(replicaApp.app.getHttpServer()).get('/health/ready').expect(200);
+        expect(shared.body.info.redis).toEqual({ status: 'up', shared: true });
 
         await proxy.cut();
         await waitFor(() => replicaCache.stats().l2 === 'unavailable', 'the replica to notice');
+        // Still ready: the replica serves on its own, and says so.
+        const alone = await request(replicaApp.app.getHttpServer()).get('/health/ready').expect(200);
+        expect(alone.body.info.redis).toMatchObject({ status: 'up', shared: false });
 
         expect(
           (await replicaCache.getOrLoad(upstream(adapterId), POLICY, undefined, before.load)).cache,
@@ -302,6 +307,7 @@ describe('adapter cache', () => {
         expect(stats.body.l2).toBe('unavailable');
         const metrics = (await request(replicaApp.app.getHttpServer()).get('/metrics').expect(200)).text;
         expect(metrics).toMatch(/cache_l2_errors_total\{operation="get"\} [1-9]/);
+        expect(metrics).toMatch(/^redis_connected 0$/m);
         // Lines written outside a request go to the process-wide logger of whichever app set it up.
         expect([...replicaApp.logs, ...testApp.logs]).toContainEqual(
           expect.objectContaining({ level: 40, msg: expect.stringContaining('Shared cache (Redis)') }),

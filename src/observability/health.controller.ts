@@ -1,4 +1,4 @@
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { HealthCheckService, type HealthCheckResult, HealthIndicatorService } from '@nestjs/terminus';
@@ -6,6 +6,7 @@ import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { Public } from '../authz/route-access.decorators';
 import { pendingMigrationNames } from '../database/migration-runner';
+import { REDIS, type RedisClient } from '../redis/redis.module';
 import { ShutdownService } from './shutdown.service';
 
 const DATABASE_CHECK_TIMEOUT_MS = 3_000;
@@ -20,6 +21,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly dataSource: DataSource,
     private readonly shutdown: ShutdownService,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   @Get('live')
@@ -30,7 +32,8 @@ export class HealthController {
 
   @Get('ready')
   @ApiOperation({
-    summary: 'Readiness: the database answers and its migrations are applied; 503 names the failing check',
+    summary:
+      'Readiness: the database answers and its migrations are applied (503 names the failing check); with Redis, whether state is shared',
   })
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     try {
@@ -38,6 +41,7 @@ export class HealthController {
         () => this.lifecycle(),
         () => this.database(),
         () => this.migrations(),
+        ...(this.redis === null ? [] : [() => this.sharedState()]),
       ]);
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
@@ -59,6 +63,20 @@ export class HealthController {
     } catch {
       return check.down({ message: 'database unreachable' });
     }
+  }
+
+  /**
+   * Redis is optional: while it is away the replica keeps serving (rate limits, cache and MCP
+   * sessions fall back to this replica), so the check stays up and says so in its detail.
+   */
+  private sharedState() {
+    const check = this.indicators.check('redis');
+    return this.redis?.status === 'ready'
+      ? check.up({ shared: true })
+      : check.up({
+          shared: false,
+          message: 'Redis unavailable: rate limits, cache and MCP sessions are per replica',
+        });
   }
 
   private async migrations() {

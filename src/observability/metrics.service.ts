@@ -208,6 +208,10 @@ export const METRIC_PROVIDERS = [
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   }),
   makeGaugeProvider({
+    name: 'redis_connected',
+    help: "1 while this replica's shared Redis connection is ready, 0 while it is away (limits, cache and MCP sessions then per replica); absent without REDIS_URL.",
+  }),
+  makeGaugeProvider({
     name: 'db_pool_connections',
     help: "Connections of this process's database pool, by state (in_use, idle, waiting: requests queued for one).",
     labelNames: ['state'],
@@ -283,6 +287,7 @@ export class MetricsService {
     @InjectMetric('pipeline_items_total') private readonly pipelineItems: Counter<'task' | 'status'>,
     @InjectMetric('pipeline_run_duration_seconds')
     private readonly pipelineRunDuration: Histogram<'task' | 'status'>,
+    @InjectMetric('redis_connected') private readonly redisConnected: Gauge,
   ) {}
 
   /** `route` is the matched route template (`/api/v1/products/:id`), or undefined when none matched. */
@@ -385,6 +390,10 @@ export class MetricsService {
       outcome === 'success' || ERROR_CODE.test(outcome) ? this.adapterOutcomes.of(outcome) : 'INTERNAL_ERROR';
     this.adapterRequests.inc({ adapter, type, outcome: bounded });
     this.adapterDuration.observe({ adapter, type }, seconds);
+  }
+
+  setRedisConnected(connected: boolean): void {
+    this.redisConnected.set(connected ? 1 : 0);
   }
 
   /**

@@ -2,6 +2,7 @@ import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nes
 import Redis from 'ioredis';
 import type { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/app-config';
+import { MetricsService } from '../observability/metrics.service';
 
 /** The shared Redis client, or `null` when REDIS_URL is unset (single replica: everything stays local). */
 export const REDIS = Symbol('REDIS');
@@ -9,7 +10,7 @@ export type RedisClient = Redis | null;
 
 const logger = new Logger('Redis');
 
-function connect(config: AppConfig): RedisClient {
+function connect(config: AppConfig, metrics: MetricsService | undefined): RedisClient {
   if (config.redis.url === undefined) return null;
   const client = new Redis(config.redis.url, {
     keyPrefix: config.redis.keyPrefix,
@@ -21,20 +22,31 @@ function connect(config: AppConfig): RedisClient {
     retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
   });
   let reported = false;
+  metrics?.setRedisConnected(false);
   client.on('error', (error: Error) => {
     if (!reported) logger.warn(`Redis unavailable: ${error.message}`);
     reported = true;
+    metrics?.setRedisConnected(false);
   });
+  client.on('close', () => metrics?.setRedisConnected(false));
   client.on('ready', () => {
     if (reported) logger.log('Redis connection restored');
     reported = false;
+    metrics?.setRedisConnected(true);
   });
   return client;
 }
 
 @Global()
 @Module({
-  providers: [{ provide: REDIS, inject: [APP_CONFIG], useFactory: connect }],
+  providers: [
+    {
+      provide: REDIS,
+      // Optional: tools and tests that build part of the application run without metrics.
+      inject: [APP_CONFIG, { token: MetricsService, optional: true }],
+      useFactory: connect,
+    },
+  ],
   exports: [REDIS],
 })
 export class RedisModule implements OnApplicationShutdown {
