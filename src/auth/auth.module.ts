@@ -17,6 +17,7 @@ import { JWT_KEYS, type JwtKeys } from './jwt-keys';
 import { JwtKeysModule } from './jwt-keys.module';
 import { JwtStrategy } from './jwt.strategy';
 import { PrincipalsService } from './principals.service';
+import { RefreshTokenRotation } from './refresh-token-rotation';
 import { SessionsRepository } from './sessions.repository';
 import { TokensService } from './tokens.service';
 import { UsersController } from './users.controller';
@@ -55,6 +56,7 @@ import { UsersService } from './users.service';
     RolesRepository,
     PrincipalsService,
     TokensService,
+    RefreshTokenRotation,
     JwtStrategy,
     AuthService,
     UsersService,
@@ -69,6 +71,7 @@ import { UsersService } from './users.service';
     AuthorizationGuard,
     PrincipalsService,
     AuthService,
+    RefreshTokenRotation,
     SessionsRepository,
     UsersRepository,
     JwtModule,

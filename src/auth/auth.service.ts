@@ -12,7 +12,8 @@ import { type Principal, RequestContext } from '../common/request-context';
 import { MetricsService } from '../observability/metrics.service';
 import { checkPasswordPolicy } from './password-policy';
 import { PrincipalsService, type UserProfile } from './principals.service';
-import { hashPassword, sha256, verifyPassword } from './secrets';
+import { RefreshTokenRotation } from './refresh-token-rotation';
+import { hashPassword, verifyPassword } from './secrets';
 import { type SessionRow, SessionsRepository } from './sessions.repository';
 import { type TokenPair, TokensService } from './tokens.service';
 import { type UserRow, UsersRepository } from './users.repository';
@@ -49,6 +50,7 @@ export class AuthService {
     private readonly users: UsersRepository,
     private readonly sessions: SessionsRepository,
     private readonly tokens: TokensService,
+    private readonly rotation: RefreshTokenRotation,
     private readonly principals: PrincipalsService,
     private readonly audit: AuditService,
     private readonly context: RequestContext,
@@ -158,14 +160,12 @@ export class AuthService {
   /** Rotates the refresh token. A token used twice means it leaked: the whole session is revoked. */
   async refresh(refreshToken: string): Promise<TokenPair> {
     const outcome = await this.txHost.withTransaction(async () => {
-      const found = await this.sessions.findRefreshTokenForUpdate(sha256(refreshToken));
       // An OAuth grant's refresh tokens belong to its client and the OAuth token endpoint.
-      if (found === undefined || found.session.oauthClientId !== null) return { error: 'unknown' as const };
-      const { session } = found;
-      const user = await this.users.findById(session.userId);
+      const rotation = await this.rotation.rotate(refreshToken, (session) => session.oauthClientId === null);
+      if (rotation.kind === 'invalid') return { error: 'unknown' as const };
+      const { session, user } = rotation;
       const actor = { type: 'user' as const, id: session.userId, label: user?.email };
-      if (found.rotatedAt !== null) {
-        await this.sessions.revoke([session.id], 'refresh_token_reuse');
+      if (rotation.kind === 'reused') {
         await this.audit.record({
           action: 'auth.refresh_reuse',
           outcome: 'denied',
@@ -176,11 +176,6 @@ export class AuthService {
         });
         return { error: 'reused' as const };
       }
-      if (session.revokedAt !== null || session.expiresAt <= new Date() || user?.status !== 'active') {
-        return { error: 'ended' as const };
-      }
-      await this.sessions.markRotated(sha256(refreshToken));
-      await this.sessions.touch(session.id);
       const pair = await this.tokens.issue(session.userId, session.id);
       await this.audit.record({
         action: 'auth.refresh',

@@ -7,6 +7,7 @@ import { AuditService } from '../audit/audit.service';
 import { AuthService } from '../auth/auth.service';
 import { mcpResource } from '../auth/jwt.strategy';
 import { PrincipalsService } from '../auth/principals.service';
+import { RefreshTokenRotation } from '../auth/refresh-token-rotation';
 import { randomToken, sha256 } from '../auth/secrets';
 import { SessionsRepository } from '../auth/sessions.repository';
 import { UsersRepository, type UserRow } from '../auth/users.repository';
@@ -72,6 +73,7 @@ export class OAuthService {
     private readonly sessions: SessionsRepository,
     private readonly users: UsersRepository,
     private readonly auth: AuthService,
+    private readonly rotation: RefreshTokenRotation,
     private readonly principals: PrincipalsService,
     private readonly jwt: JwtService,
     private readonly audit: AuditService,
@@ -294,21 +296,17 @@ export class OAuthService {
     if (params.resource !== undefined && params.resource !== this.resource)
       throw new OAuthError('invalid_target', `The only resource here is ${this.resource}.`);
     const outcome = await this.txHost.withTransaction(async () => {
-      const found = await this.sessions.findRefreshTokenForUpdate(sha256(refreshToken));
-      if (found === undefined || found.session.oauthClientId === null) return { error: 'unknown' as const };
-      const { session } = found;
-      if (session.oauthClientId !== clientId) return { error: 'unknown' as const };
-      if (found.rotatedAt !== null) {
+      const rotation = await this.rotation.rotate(
+        refreshToken,
+        (session) => session.oauthClientId === clientId,
+      );
+      if (rotation.kind === 'invalid') return { error: 'invalid' as const };
+      const { session } = rotation;
+      if (rotation.kind === 'reused') {
         // A rotated token used again leaked: the grant ends for everyone holding it.
-        await this.sessions.revoke([session.id], 'refresh_token_reuse');
         this.context.addAuditDetails({ reason: 'refresh_token_reuse', grant: session.id });
         return { error: 'reused' as const };
       }
-      const user = await this.users.findById(session.userId);
-      if (session.revokedAt !== null || session.expiresAt <= new Date() || user?.status !== 'active')
-        return { error: 'ended' as const };
-      await this.sessions.markRotated(sha256(refreshToken));
-      await this.sessions.touch(session.id);
       this.context.addAuditDetails({ userId: session.userId, grant: session.id });
       return { tokens: await this.issue(session.userId, session.id, session.scopes ?? []) };
     });
