@@ -4,6 +4,7 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { UnauthenticatedError } from '../common/app-error';
 import { isMcpPath } from '../common/json-rpc-error';
+import { mcpResourceUrl } from '../common/mcp-resource';
 import type { Principal } from '../common/request-context';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
@@ -39,12 +40,12 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       secretOrKey: verificationKey(keys) as unknown as string,
       algorithms: [keys.algorithm],
       issuer: [config.jwt.issuer, config.http.publicBaseUrl],
-      audience: [config.jwt.audience, mcpResource(config)],
+      audience: [config.jwt.audience, mcpResourceUrl(config.http.publicBaseUrl)],
       ignoreExpiration: false,
       passReqToCallback: true,
     });
     this.api = { issuer: config.jwt.issuer, audience: config.jwt.audience };
-    this.oauth = { issuer: config.http.publicBaseUrl, audience: mcpResource(config) };
+    this.oauth = { issuer: config.http.publicBaseUrl, audience: mcpResourceUrl(config.http.publicBaseUrl) };
     this.oauthForRest = config.oauth.tokensForRest;
   }
 
@@ -71,11 +72,6 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       throw new UnauthenticatedError('SESSION_REVOKED', 'The session has ended; sign in again.');
     return principal;
   }
-}
-
-/** The MCP endpoint as an OAuth protected resource (RFC 8707 / RFC 9728): the audience of OAuth tokens. */
-export function mcpResource(config: AppConfig): string {
-  return `${config.http.publicBaseUrl}/mcp`;
 }
 
 function verificationKey(keys: JwtKeys): KeyObject {

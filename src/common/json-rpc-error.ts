@@ -1,13 +1,9 @@
 import type { ErrorResponse } from './error-response';
+import { mcpResourceMetadataUrl } from './mcp-resource';
 
 /** Paths whose errors are JSON-RPC bodies (MCP transports), not the REST envelope. */
 export function isMcpPath(url: string): boolean {
   return url === '/mcp' || url.startsWith('/mcp/') || url.startsWith('/mcp?');
-}
-
-/** Where MCP clients learn how to authorise (RFC 9728), named in every MCP 401 challenge. */
-export function mcpResourceMetadataUrl(publicBaseUrl: string): string {
-  return `${publicBaseUrl}/.well-known/oauth-protected-resource/mcp`;
 }
 
 /**

@@ -1,4 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import {
@@ -35,6 +37,11 @@ export function authInfoFor(caller: McpCaller): AuthInfo {
   };
 }
 
+/** The version MCP clients see in `serverInfo`: the package's (beside dist/ and src/ alike). */
+const SERVER_VERSION = (
+  JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;
+
 const INSTRUCTIONS =
   'MCP Admin: a product catalogue with a review queue. Read with search_products and get_product; change ' +
   'products only by proposing (propose_product_change), which a reviewer approves; run LLM pipelines over ' +
@@ -55,9 +62,9 @@ export class McpServerFactory {
     private readonly context: RequestContext,
   ) {}
 
-  create(transport: Exclude<ToolTransport, 'rest'>, version: string): Server {
+  create(transport: Exclude<ToolTransport, 'rest'>): Server {
     const server = new Server(
-      { name: 'mcp-admin', title: 'MCP Admin', version },
+      { name: 'mcp-admin', title: 'MCP Admin', version: SERVER_VERSION },
       {
         capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
         instructions: INSTRUCTIONS,

@@ -29,7 +29,6 @@ import { type McpSession, McpSessions, ownerOf, sessionNotFound } from './mcp-se
 
 /** SSE comment frames keep idle legacy streams open through proxies (Streamable HTTP has its own). */
 const SSE_KEEP_ALIVE_MS = 15_000;
-const VERSION = '0.1.0';
 
 type McpRequest = AuthenticatedRequest & { body?: unknown };
 type StreamableSession = McpSession<WebStandardStreamableHTTPServerTransport>;
@@ -106,7 +105,7 @@ export class McpController implements OnModuleInit {
     await this.sessions.reserve(owner);
     await this.handOver(request, reply, async (_req, res) => {
       const transport = new SSEServerTransport('/mcp/messages', res);
-      const server = this.servers.create('sse', VERSION);
+      const server = this.servers.create('sse');
       const session: McpSession = {
         id: transport.sessionId,
         kind: 'sse',
@@ -206,33 +205,38 @@ export class McpController implements OnModuleInit {
       },
     );
     await replay.text();
-    if (session.transport.sessionId !== sessionId) {
+    const taken = this.sessions.held<WebStandardStreamableHTTPServerTransport>(sessionId);
+    if (taken === undefined) {
       await session.server.close();
       throw sessionNotFound();
     }
-    return session;
+    return taken;
   }
 
-  private async createStreamable(owner: string, knownId: string | undefined): Promise<StreamableSession> {
-    const server = this.servers.create('streamable-http', VERSION);
-    let session: StreamableSession | undefined;
-    const transport = new WebStandardStreamableHTTPServerTransport({
+  /**
+   * A server and transport whose session (named `knownId`, or a fresh id) joins this replica's
+   * sessions once the SDK has accepted its initialize request.
+   */
+  private async createStreamable(
+    owner: string,
+    knownId: string | undefined,
+  ): Promise<Pick<StreamableSession, 'server' | 'transport'>> {
+    const server = this.servers.create('streamable-http');
+    const transport: WebStandardStreamableHTTPServerTransport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => knownId ?? randomUUID(),
-      onsessioninitialized: (id) => {
-        session = { id, kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() };
-        this.sessions.add(session);
-      },
+      onsessioninitialized: (id) =>
+        this.sessions.add({ id, kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() }),
     });
     server.onclose = () => {
       if (transport.sessionId !== undefined) this.sessions.remove(transport.sessionId);
     };
     await server.connect(transport);
-    return { id: knownId ?? '', kind: 'streamable-http', owner, server, transport, lastSeen: Date.now() };
+    return { server, transport };
   }
 
   /** MCP_STATELESS: a server and transport for this request only. */
   private async stateless(request: McpRequest, reply: FastifyReply): Promise<void> {
-    const server = this.servers.create('streamable-http', VERSION);
+    const server = this.servers.create('streamable-http');
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     await server.connect(transport);
     reply.raw.once('close', () => void server.close());

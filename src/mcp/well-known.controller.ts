@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../authz/route-access.decorators';
+import { mcpResourceUrl } from '../common/mcp-resource';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
 import { SUPPORTED_SCOPES } from '../oauth/oauth-scopes';
@@ -21,7 +22,7 @@ export class WellKnownController {
   protectedResource() {
     const base = this.config.http.publicBaseUrl;
     return {
-      resource: `${base}/mcp`,
+      resource: mcpResourceUrl(base),
       resource_name: 'MCP Admin',
       authorization_servers: [base],
       bearer_methods_supported: ['header'],

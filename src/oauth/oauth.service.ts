@@ -5,13 +5,13 @@ import { JwtService } from '@nestjs/jwt';
 import { createHash, randomUUID } from 'node:crypto';
 import { AuditService } from '../audit/audit.service';
 import { AuthService } from '../auth/auth.service';
-import { mcpResource } from '../auth/jwt.strategy';
 import { PrincipalsService } from '../auth/principals.service';
 import { RefreshTokenRotation } from '../auth/refresh-token-rotation';
 import { randomToken, sha256 } from '../auth/secrets';
 import { SessionsRepository } from '../auth/sessions.repository';
 import { UsersRepository, type UserRow } from '../auth/users.repository';
 import { ForbiddenError } from '../common/app-error';
+import { mcpResourceUrl } from '../common/mcp-resource';
 import { RequestContext } from '../common/request-context';
 import type { AppConfig } from '../config/app-config';
 import { InjectConfig } from '../config/config.module';
@@ -81,7 +81,7 @@ export class OAuthService {
     @InjectConfig() private readonly config: AppConfig,
   ) {
     this.issuer = config.http.publicBaseUrl;
-    this.resource = mcpResource(config);
+    this.resource = mcpResourceUrl(config.http.publicBaseUrl);
   }
 
   /**
