@@ -13,7 +13,7 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
-const { createBenchDatabase, intFromEnv } = require('./lib');
+const { createBenchDatabase, intFromEnv, runMain } = require('./lib');
 
 const dist = join(__dirname, '..', 'dist');
 
@@ -105,9 +105,4 @@ async function main() {
 
 module.exports = { runAuditThroughput: main };
 
-if (require.main === module) {
-  main().catch((error) => {
-    process.stderr.write(`${error.stack ?? error}\n`);
-    process.exit(1);
-  });
-}
+runMain(module, main);

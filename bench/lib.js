@@ -272,7 +272,39 @@ function machine() {
   };
 }
 
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/**
+ * The settings every load bench reads: duration, warm-up, the service's log level, database, Redis
+ * and extra node arguments (e.g. "--cpu-prof --cpu-prof-dir=bench/results": the profile is written
+ * when the service exits).
+ */
+function loadOptions() {
+  const logLevel = process.env.BENCH_LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new Error(`BENCH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    duration: intFromEnv('BENCH_DURATION', 10, 1, 300),
+    warmup: intFromEnv('BENCH_WARMUP', 2, 0, 60),
+    logLevel,
+    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
+    redisUrl: process.env.BENCH_REDIS_URL || undefined,
+    serviceNodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS || '').split(/\s+/).filter(Boolean),
+  };
+}
+
+/** Runs a bench's main when the file is run directly; a failure prints its stack and exits 1. */
+function runMain(module, main) {
+  if (require.main !== module) return;
+  main().catch((error) => {
+    process.stderr.write(`${error.stack ?? error}\n`);
+    process.exit(1);
+  });
+}
+
 module.exports = {
+  loadOptions,
+  runMain,
   machine,
   serviceEnv,
   intFromEnv,

@@ -23,7 +23,6 @@ const ROOT = path.resolve(__dirname, '..');
 const RESULTS_DIR = path.join(__dirname, 'results');
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 // A principal holds at most 100 MCP sessions (src/mcp/mcp-sessions.ts); one more would close the
 // oldest, and with it a connection's session mid-run.
 const MAX_CONNECTIONS = 100;
@@ -40,17 +39,9 @@ function rpc(id, method, params) {
 }
 
 function readOptions() {
-  const logLevel = process.env.BENCH_LOG_LEVEL || 'info';
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new Error(`BENCH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   return {
-    duration: lib.intFromEnv('BENCH_DURATION', 10, 1, 300),
-    warmup: lib.intFromEnv('BENCH_WARMUP', 2, 0, 60),
+    ...lib.loadOptions(),
     connections: lib.intFromEnv('BENCH_MCP_CONNECTIONS', 32, 1, MAX_CONNECTIONS),
-    logLevel,
-    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
-    redisUrl: process.env.BENCH_REDIS_URL || undefined,
-    serviceNodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS || '').split(/\s+/).filter(Boolean),
   };
 }
 
@@ -400,9 +391,4 @@ async function main() {
 
 module.exports = { runMcpThroughput: main };
 
-if (require.main === module) {
-  main().catch((error) => {
-    console.error(`MCP bench failed: ${error.message}`);
-    process.exitCode = 1;
-  });
-}
+lib.runMain(module, main);

@@ -15,7 +15,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const { Writable } = require('node:stream');
-const { createBenchDatabase, intFromEnv } = require('./lib');
+const { createBenchDatabase, intFromEnv, runMain } = require('./lib');
 
 const dist = join(__dirname, '..', 'dist');
 
@@ -146,9 +146,4 @@ async function main() {
 
 module.exports = { runPipelineThroughput: main };
 
-if (require.main === module) {
-  main().catch((error) => {
-    process.stderr.write(`${error.stack ?? error}\n`);
-    process.exit(1);
-  });
-}
+runMain(module, main);

@@ -15,22 +15,8 @@ const ROOT = path.resolve(__dirname, '..');
 const RESULTS_DIR = path.join(__dirname, 'results');
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 function readOptions() {
-  const logLevel = process.env.BENCH_LOG_LEVEL || 'info';
-  if (!LOG_LEVELS.includes(logLevel))
-    throw new Error(`BENCH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  return {
-    duration: lib.intFromEnv('BENCH_DURATION', 10, 1, 300),
-    connections: lib.intFromEnv('BENCH_CONNECTIONS', 50, 1, 1000),
-    warmup: lib.intFromEnv('BENCH_WARMUP', 2, 0, 60),
-    logLevel,
-    databaseUrl: process.env.BENCH_DATABASE_URL || undefined,
-    redisUrl: process.env.BENCH_REDIS_URL || undefined,
-    // e.g. "--cpu-prof --cpu-prof-dir=bench/results": the profile is written when the service exits.
-    serviceNodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS || '').split(/\s+/).filter(Boolean),
-  };
+  return { ...lib.loadOptions(), connections: lib.intFromEnv('BENCH_CONNECTIONS', 50, 1, 1000) };
 }
 
 function unmetNeeds(scenario, options) {
