@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { bearer, createUser, signIn } from './support/auth';
 import { startTestApp, type TestApp } from './support/test-app';
 import {
   provisionTestDatabase,
@@ -100,6 +101,35 @@ describe('rate limiting', () => {
           const third = await request(first.app.getHttpServer()).get('/api/v1/probe/items/1').expect(200);
           expect(third.headers['ratelimit-remaining']).toBe('0');
           await request(second.app.getHttpServer()).get('/api/v1/probe/items/1').expect(429);
+        } finally {
+          await first.close();
+          await second.close();
+        }
+      });
+
+      it("counts one principal's calls of a tool across two replicas", async () => {
+        const env = {
+          TOOLS_RATE_LIMIT_MAX: '2',
+          REDIS_URL: TEST_REDIS_URL ?? '',
+          REDIS_KEY_PREFIX: `test-${randomBytes(4).toString('hex')}:`,
+        };
+        const first = await startTestApp(database, env);
+        const second = await startTestApp(database, env);
+        try {
+          const user = await createUser(first.app, ['viewer']);
+          const auth = bearer((await signIn(first.app, user.email, user.password)).accessToken);
+          const callOn = (replica: TestApp) =>
+            request(replica.app.getHttpServer())
+              .post('/api/v1/tools/search_products/execute')
+              .set(auth)
+              .send({ arguments: { q: 'lamp' } });
+          await callOn(first).expect(200);
+          await callOn(second).expect(200);
+          // Past the limit on both replicas, and still so: the shared counter, not a per-replica fallback.
+          for (const replica of [first, second, first]) {
+            const refused = await callOn(replica).expect(429);
+            expect(refused.body.error.code).toBe('RATE_LIMITED');
+          }
         } finally {
           await first.close();
           await second.close();

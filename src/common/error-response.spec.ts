@@ -1,6 +1,6 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { ConflictError, ServiceUnavailableError } from './app-error';
 import { toErrorResponse } from './error-response';
 
@@ -55,6 +55,10 @@ describe('toErrorResponse', () => {
   it('turns database outages into 503 and statement timeouts into 504', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     expect(toErrorResponse(refused)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+    const startingUp = Object.assign(new Error('the database system is shutting down'), { code: '57P03' });
+    expect(toErrorResponse(startingUp)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+    const dropped = new QueryRunnerProviderAlreadyReleasedError();
+    expect(toErrorResponse(dropped)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
     const timeout = new QueryFailedError(
       'SELECT pg_sleep(10)',
       [],

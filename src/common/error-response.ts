@@ -1,6 +1,6 @@
 import { HttpException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { AppError, type ErrorDetail } from './app-error';
 
 export interface ErrorResponse {
@@ -123,7 +123,17 @@ function fromDatabaseError(exception: unknown): ErrorResponse | undefined {
     if (typeof state === 'string' && DATABASE_UNAVAILABLE_STATES.has(state)) return databaseUnavailable();
     return undefined;
   }
-  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return databaseUnavailable();
+  // A connection refused at its start ('the database system is shutting down', 57P03) fails
+  // outside any query, as pg's own DatabaseError carrying the SQLSTATE.
+  if (
+    typeof code === 'string' &&
+    (CONNECTION_ERROR_CODES.has(code) || DATABASE_UNAVAILABLE_STATES.has(code))
+  ) {
+    return databaseUnavailable();
+  }
+  // TypeORM releases a transaction's query runner when its connection drops (the server shut down
+  // or restarted mid-transaction); the transaction's next statement then fails with this.
+  if (exception instanceof QueryRunnerProviderAlreadyReleasedError) return databaseUnavailable();
   if (
     exception instanceof Error &&
     /timeout exceeded when trying to connect|Connection terminated/i.test(exception.message)

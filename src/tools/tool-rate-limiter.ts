@@ -25,15 +25,18 @@ export class ToolRateLimiter {
   /** Counts one call; 429 RATE_LIMITED with Retry-After once the principal's allowance for the tool is spent. */
   async take(principalId: string, tool: string): Promise<void> {
     if (!this.config.rateLimit.enabled) return;
+    // Blocked for the rest of a window once over the limit, like the global limit (whose block
+    // duration defaults to its TTL). A zero block duration is not an option: the Redis store would
+    // try to set a block key that expires after 0 ms, which Redis refuses.
     const record = await this.storage.increment(
       `tool:${principalId}:${tool}`,
       this.ttlMs,
       this.limit,
-      0,
+      this.ttlMs,
       'tools',
     );
     if (record.totalHits > this.limit) {
-      const retryAfter = Math.max(1, record.timeToExpire);
+      const retryAfter = Math.max(1, record.isBlocked ? record.timeToBlockExpire : record.timeToExpire);
       throw new TooManyRequestsError(
         'RATE_LIMITED',
         `Too many calls of ${tool}; try again in ${retryAfter} s.`,
