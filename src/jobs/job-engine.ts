@@ -12,6 +12,14 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver';
 /** The database schema pg-boss keeps its tables in. */
 export const JOB_SCHEMA = 'pgboss';
 
+/** What a handler learns about its job besides the data. */
+export interface JobInfo {
+  readonly id: string;
+  readonly retryCount: number;
+  /** Aborted when this replica starts shutting down: long handlers stop at a safe point and hand over. */
+  readonly stopping: AbortSignal;
+}
+
 export interface QueueDefinition<T extends object> {
   readonly name: string;
   /** Retries after a handler throws (with exponential backoff from `retryDelaySeconds`). */
@@ -23,7 +31,7 @@ export interface QueueDefinition<T extends object> {
   readonly concurrency: number;
   /** Run on this cron schedule (once per schedule across replicas), e.g. '17 * * * *'. */
   readonly cron?: string;
-  readonly handler: (data: T, job: { id: string; retryCount: number }) => Promise<void>;
+  readonly handler: (data: T, job: JobInfo) => Promise<void>;
 }
 
 /**
@@ -39,6 +47,7 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly queues = new Map<string, QueueDefinition<object>>();
   private readonly workerIds = new Map<string, string[]>();
   private started = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     dataSource: DataSource,
@@ -142,7 +151,7 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
   async startWork(
     queue: string,
     concurrency: number,
-    handler: (data: object, job: { id: string; retryCount: number }) => Promise<void>,
+    handler: (data: object, job: JobInfo) => Promise<void>,
   ): Promise<void> {
     const ids: string[] = [];
     for (let slot = 0; slot < concurrency; slot++) {
@@ -166,7 +175,7 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
   private async startWorker(
     queue: string,
     pollingIntervalSeconds: number,
-    handler: (data: object, job: { id: string; retryCount: number }) => Promise<void>,
+    handler: (data: object, job: JobInfo) => Promise<void>,
     principal: Principal,
   ): Promise<string> {
     let workerId = '';
@@ -177,9 +186,11 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
         if (job === undefined) return;
         const { retryCount } = job as unknown as { retryCount?: number };
         try {
-          await this.context.run(() => handler(job.data, { id: job.id, retryCount: retryCount ?? 0 }), {
-            principal,
-          });
+          await this.context.run(
+            () =>
+              handler(job.data, { id: job.id, retryCount: retryCount ?? 0, stopping: this.stopping.signal }),
+            { principal },
+          );
         } finally {
           if (workerId !== '') this.boss.notifyWorker(workerId);
         }
@@ -206,8 +217,9 @@ export class JobEngine implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    // Running handlers get a bounded time to finish; unfinished jobs are retried by another worker
-    // (or this one after a restart) once they expire.
+    // Handlers that watch `stopping` hand their work over at their next safe point; the others get
+    // a bounded time to finish, and unfinished jobs are retried elsewhere once they expire.
+    this.stopping.abort();
     await this.boss.stop({ graceful: true, wait: true, close: false, timeout: 10_000 });
   }
 

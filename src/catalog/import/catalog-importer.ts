@@ -25,6 +25,12 @@ export interface Rejection {
   reasons: string[];
 }
 
+/**
+ * Thrown by an `afterWrite` callback to roll its batch back and stop: the batch is not retried
+ * product by product (another worker has taken the import over, say).
+ */
+export class BatchDiscarded extends Error {}
+
 export interface BatchResult {
   created: number;
   updated: number;
@@ -122,6 +128,7 @@ export class CatalogImporter {
       });
       return result;
     } catch (error) {
+      if (error instanceof BatchDiscarded) throw error;
       if (unique.length <= 1) {
         if (unique.length === 0) throw error;
         return this.rejectAlone(unique[0], rejected, superseded, error, afterWrite);

@@ -81,20 +81,26 @@ export class CatalogImportsRepository {
 
   async markRunning(id: string): Promise<void> {
     await this.query(
-      `UPDATE catalog_imports SET status = 'running', started_at = COALESCE(started_at, now()) WHERE id = $1`,
+      `UPDATE catalog_imports SET status = 'running', started_at = COALESCE(started_at, now())
+        WHERE id = $1 AND status IN ('queued', 'running')`,
       [id],
     );
   }
 
-  /** Adds a batch's counts; runs in the batch's transaction, so progress and products commit together. */
-  async addProgress(id: string, records: number, result: BatchResult): Promise<void> {
-    await this.query(
+  /**
+   * Adds a batch's counts in the batch's transaction, so progress and products commit together, and
+   * only if the import's progress is still `from` (where the batch starts): false when another
+   * worker has moved it on, and the caller rolls its batch back.
+   */
+  async addProgress(id: string, from: number, records: number, result: BatchResult): Promise<boolean> {
+    const rows = await this.query(
       `UPDATE catalog_imports SET processed = processed + $2, created = created + $3, updated = updated + $4,
           unchanged = unchanged + $5, rejected = rejected + $6,
           rejections = CASE WHEN jsonb_array_length(rejections) >= $8 THEN rejections
             ELSE (SELECT COALESCE(jsonb_agg(r), '[]'::jsonb) FROM (
               SELECT r FROM jsonb_array_elements(rejections || $7::jsonb) r LIMIT $8) s) END
-        WHERE id = $1`,
+        WHERE id = $1 AND processed = $9
+        RETURNING id`,
       [
         id,
         records,
@@ -104,15 +110,21 @@ export class CatalogImportsRepository {
         result.rejected.length,
         JSON.stringify(result.rejected),
         MAX_STORED_REJECTIONS,
+        from,
       ],
     );
+    return returnedRows(rows).length === 1;
   }
 
-  /** The payload is dropped once imported: the products and the summary are what remains. */
-  async finish(id: string, status: ImportStatus, error: string | null): Promise<ImportRow> {
+  /**
+   * The payload is dropped once imported: the products and the summary are what remains. Only an
+   * unfinished import is finished: undefined when another worker finished it first.
+   */
+  async finish(id: string, status: ImportStatus, error: string | null): Promise<ImportRow | undefined> {
     const [row] = returnedRows<ImportRow>(
       await this.query(
-        `UPDATE catalog_imports SET status = $2, error = $3, payload = NULL, finished_at = now() WHERE id = $1
+        `UPDATE catalog_imports SET status = $2, error = $3, payload = NULL, finished_at = now()
+          WHERE id = $1 AND status IN ('queued', 'running')
         RETURNING id, status, total, processed, created, updated, unchanged, rejected, rejections, error,
           actor_type AS "actorType", actor_id AS "actorId", actor_label AS "actorLabel", request_id AS "requestId",
           created_at AS "createdAt", started_at AS "startedAt", finished_at AS "finishedAt"`,

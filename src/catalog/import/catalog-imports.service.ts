@@ -6,14 +6,20 @@ import { BadRequestError, NotFoundError } from '../../common/app-error';
 import { MALFORMED_RECORD } from '../../common/large-body';
 import { RequestContext } from '../../common/request-context';
 import { IdempotencyService, type StoredResponse } from '../../idempotency/idempotency.service';
-import { JobEngine } from '../../jobs/job-engine';
-import { CatalogImporter, type Rejection } from './catalog-importer';
+import { JobEngine, type JobInfo } from '../../jobs/job-engine';
+import { BatchDiscarded, CatalogImporter, type Rejection } from './catalog-importer';
 import { CatalogImportsRepository, type ImportRow, type ImportStatus } from './catalog-imports.repository';
 
 export const IMPORT_QUEUE = 'catalog-import';
 /** Products per transaction. */
 export const IMPORT_BATCH_SIZE = 250;
 const IMPORT_RETRIES = 5;
+/**
+ * A job works on its import for about this long, then queues the rest as a new job: a job never
+ * runs long, so one whose replica died is found expired (and resumed) within a minute or so.
+ */
+const IMPORT_SLICE_MS = 15_000;
+const IMPORT_JOB_EXPIRE_SECONDS = 60;
 
 export interface ImportView {
   id: string;
@@ -53,11 +59,11 @@ export class CatalogImportsService implements OnModuleInit {
       name: IMPORT_QUEUE,
       retryLimit: IMPORT_RETRIES,
       retryDelaySeconds: 5,
-      expireInSeconds: 3_600,
+      expireInSeconds: IMPORT_JOB_EXPIRE_SECONDS,
       concurrency: 1,
       handler: async ({ importId }, job) => {
         try {
-          await this.process(importId);
+          await this.process(importId, job.stopping);
         } catch (error) {
           if (job.retryCount < IMPORT_RETRIES) throw error;
           // Out of retries: the import ends as failed with what was committed so far.
@@ -110,8 +116,13 @@ export class CatalogImportsService implements OnModuleInit {
     return toView(row);
   }
 
-  /** The job: resumes after the last committed batch, so a retried job never counts a product twice. */
-  async process(importId: string): Promise<void> {
+  /**
+   * The job: resumes after the last committed batch, so a retried job never counts a product twice.
+   * Each batch commits with its progress only if no other worker moved the import on meanwhile (a
+   * job retried after its replica seemed dead, say); the loser stops. After a slice of time, or
+   * when this replica shuts down, the rest goes to a new job that any replica can take.
+   */
+  async process(importId: string, stopping?: JobInfo['stopping']): Promise<void> {
     const row = await this.imports.find(importId);
     if (row === undefined || ['completed', 'completed_with_errors', 'failed'].includes(row.status)) return;
     const principal = {
@@ -120,16 +131,32 @@ export class CatalogImportsService implements OnModuleInit {
       label: row.actorLabel ?? 'catalog import',
       permissions: new Set<string>(),
     } as const;
+    const sliceEnds = Date.now() + IMPORT_SLICE_MS;
     await this.context.run(
       async () => {
         await this.txHost.withTransaction(() => this.imports.markRunning(importId));
         const payload = await this.imports.payload(importId);
         for (let offset = row.processed; offset < payload.length; offset += IMPORT_BATCH_SIZE) {
+          if (stopping?.aborted === true || (offset > row.processed && Date.now() >= sliceEnds)) {
+            await this.jobs.send(IMPORT_QUEUE, { importId });
+            this.jobs.wake(IMPORT_QUEUE);
+            return;
+          }
           const slice = payload.slice(offset, offset + IMPORT_BATCH_SIZE);
-          await this.importer.importBatch(
-            slice.map((value, index) => toRecord(value, offset + index + 1)),
-            (result) => this.imports.addProgress(importId, slice.length, result),
-          );
+          try {
+            await this.importer.importBatch(
+              slice.map((value, index) => toRecord(value, offset + index + 1)),
+              async (result) => {
+                if (!(await this.imports.addProgress(importId, offset, slice.length, result))) {
+                  throw new BatchDiscarded(`import ${importId} moved past ${offset} meanwhile`);
+                }
+              },
+            );
+          } catch (error) {
+            if (!(error instanceof BatchDiscarded)) throw error;
+            this.logger.warn(`Import ${importId}: another worker took over at ${offset}; this one stops`);
+            return;
+          }
         }
         await this.txHost.withTransaction(async () => {
           const current = await this.imports.find(importId);
@@ -138,6 +165,7 @@ export class CatalogImportsService implements OnModuleInit {
             (current?.rejected ?? 0) > 0 ? 'completed_with_errors' : 'completed',
             null,
           );
+          if (finished === undefined) return;
           await this.audit.record({
             action: 'import.complete',
             outcome: 'success',
