@@ -16,6 +16,7 @@ import { logRequest, ROOT_LOGGER, type TaggedRequest } from './observability/log
 import { LivenessResponder } from './observability/liveness';
 import { MetricsService } from './observability/metrics.service';
 import { ShutdownService } from './observability/shutdown.service';
+import { registerTracingHooks } from './observability/tracing';
 
 export interface CreateAppOptions {
   /** Extra modules mounted beside AppModule (tests use this for probe routes). */
@@ -74,6 +75,7 @@ export async function createApp(
   app.flushLogs();
 
   const fastify = app.getHttpAdapter().getInstance();
+  registerTracingHooks(fastify);
   // Only JSON bodies are accepted unless a route registers a parser of its own: anything else is a 415.
   fastify.removeContentTypeParser('text/plain');
   const parseJson = fastify.getDefaultJsonParser('error', 'error');

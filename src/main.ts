@@ -1,15 +1,21 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { createApp } from './app.setup';
-import { ConfigError, loadConfig, loadDotEnvFile } from './config/load-config';
 import type { AppConfig } from './config/app-config';
-import { closeGracefully } from './observability/shutdown.service';
+import { ConfigError, loadConfig, loadDotEnvFile } from './config/load-config';
+import { startTracing, stopTracing } from './observability/tracing';
 
 async function bootstrap(config: AppConfig): Promise<void> {
+  // Tracing instruments `http`, `pg` and `ioredis` as they are first loaded: it starts before the
+  // application's modules are imported, which is why they are imported here and not at the top.
+  const tracing = await startTracing(config.otel.endpoint);
+  const { createApp } = await import('./app.setup');
+  const { closeGracefully } = await import('./observability/shutdown.service');
+
   const app = await createApp(config);
   const logger = new Logger('Bootstrap');
   await app.listen({ port: config.http.port, host: config.http.host });
   logger.log(`MCP Admin listening on ${config.http.host}:${config.http.port} (${config.http.publicBaseUrl})`);
+  if (tracing) logger.log(`Tracing on: spans of ${tracing.serviceName} go to ${tracing.exportUrl}`);
 
   let stopping = false;
   const stop = (): void => {
@@ -21,6 +27,8 @@ async function bootstrap(config: AppConfig): Promise<void> {
       process.exit(1);
     }, config.http.shutdownGraceMs + 10_000).unref();
     closeGracefully(app)
+      // After the drain, so that the spans of the last requests are exported too.
+      .finally(stopTracing)
       .then(() => process.exit(0))
       .catch((error: unknown) => {
         logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);

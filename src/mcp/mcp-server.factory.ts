@@ -1,6 +1,4 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import {
@@ -15,6 +13,7 @@ import {
   ReadResourceRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { toErrorResponse } from '../common/error-response';
+import { PACKAGE_VERSION } from '../common/package-version';
 import { type ClientInfo, type Principal, RequestContext } from '../common/request-context';
 import { ToolRefusal, ToolsService, toolErrorBody } from '../tools/tools.service';
 import type { ToolTransport } from '../tools/tool.types';
@@ -36,11 +35,6 @@ export function authInfoFor(caller: McpCaller): AuthInfo {
     extra: { caller },
   };
 }
-
-/** The version MCP clients see in `serverInfo`: the package's (beside dist/ and src/ alike). */
-const SERVER_VERSION = (
-  JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-).version;
 
 const INSTRUCTIONS =
   'MCP Admin: a product catalogue with a review queue. Read with search_products and get_product; change ' +
@@ -64,7 +58,7 @@ export class McpServerFactory {
 
   create(transport: Exclude<ToolTransport, 'rest'>): Server {
     const server = new Server(
-      { name: 'mcp-admin', title: 'MCP Admin', version: SERVER_VERSION },
+      { name: 'mcp-admin', title: 'MCP Admin', version: PACKAGE_VERSION },
       {
         capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} },
         instructions: INSTRUCTIONS,
