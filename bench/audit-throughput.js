@@ -5,6 +5,7 @@
  * request context (as concurrent requests would), then how long the sealer takes to chain them and
  * whether the chain verifies. Runs the built service's modules in-process (dist/), on
  * BENCH_DATABASE_URL when given (the figure the target is about), else on a fresh embedded PGlite.
+ * Writes bench/results/audit-latest.json, with this process's memory (the app's) idle and at its peak.
  *
  *   node bench/audit-throughput.js        (npm run bench runs it after the HTTP scenarios)
  *   BENCH_AUDIT_EVENTS=20000 BENCH_AUDIT_CONCURRENCY=64 node bench/audit-throughput.js
@@ -13,7 +14,18 @@ const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
-const { createBenchDatabase, intFromEnv, runMain } = require('./lib');
+const {
+  createBenchDatabase,
+  describeRss,
+  intFromEnv,
+  resultRow,
+  runMain,
+  watchRss,
+  writeResults,
+} = require('./lib');
+
+/** The aim for audit writes, stated for PostgreSQL: the embedded database is not what it is about. */
+const WRITE_AIM_EVENTS_PER_SEC = 5_000;
 
 const dist = join(__dirname, '..', 'dist');
 
@@ -49,6 +61,8 @@ async function main() {
     const audit = app.get(AuditService);
     const context = app.get(RequestContext);
     const principal = { kind: 'system', id: 'bench', label: 'bench', permissions: new Set() };
+    // The app runs in this process, so this process's memory is the replica's.
+    const rssWatch = watchRss(process.pid, 'in-process app');
     let next = 0;
     const worker = async () => {
       while (next < events) {
@@ -78,6 +92,7 @@ async function main() {
     const verifyStarted = process.hrtime.bigint();
     const verified = await context.run(() => app.get(AuditVerifier).verify({}));
     const verifySeconds = Number(process.hrtime.bigint() - verifyStarted) / 1e9;
+    const rss = rssWatch.stop();
 
     const result = {
       database: database ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite',
@@ -92,8 +107,37 @@ async function main() {
       `\nAudit trail (${result.database}, ${events} events, ${concurrency} concurrent writers)\n` +
         `  write   ${result.writeEventsPerSec} events/s  (target >= 5000 on PostgreSQL)\n` +
         `  seal    backlog left after the writes sealed in ${result.sealBacklogSeconds} s\n` +
-        `  verify  ${result.verifyEventsPerSec} events/s  -> ${JSON.stringify(verified)}\n`,
+        `  verify  ${result.verifyEventsPerSec} events/s  -> ${JSON.stringify(verified)}\n` +
+        `  ${describeRss(rss)}\n\n`,
     );
+    const onPostgres = Boolean(database);
+    writeResults('audit', {
+      ok: verified.ok,
+      rows: [
+        resultRow({
+          scenario: `audit write (${events} events, ${concurrency} writers)`,
+          unit: 'events/s',
+          ours: result.writeEventsPerSec,
+          aim: `>= ${WRITE_AIM_EVENTS_PER_SEC} on PostgreSQL`,
+          met: onPostgres ? result.writeEventsPerSec >= WRITE_AIM_EVENTS_PER_SEC : null,
+          note: onPostgres ? null : 'the aim is for PostgreSQL (BENCH_DATABASE_URL)',
+        }),
+        resultRow({
+          scenario: 'audit seal (backlog after the writes)',
+          unit: 's',
+          ours: result.sealBacklogSeconds,
+        }),
+        resultRow({
+          scenario: 'audit verify (whole chain)',
+          unit: 'events/s',
+          ours: result.verifyEventsPerSec,
+          aim: 'chain verifies',
+          met: verified.ok,
+        }),
+      ],
+      rss,
+      details: result,
+    });
     if (!verified.ok) process.exitCode = 1;
     return result;
   } finally {

@@ -1,6 +1,7 @@
 'use strict';
 
-// Process, port and HTTP helpers for bench/run.js. Plain CommonJS so the harness runs without a build.
+// Process, port, HTTP, memory and results helpers for the bench scripts. Plain CommonJS so the harness
+// runs without a build.
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -293,6 +294,112 @@ function loadOptions() {
   };
 }
 
+/** Every script `npm run bench` runs (bench/all.js), in order, and the name it writes its results under. */
+const BENCHES = [
+  { name: 'http', script: 'run.js', title: 'HTTP scenarios' },
+  { name: 'audit', script: 'audit-throughput.js', title: 'Audit trail' },
+  { name: 'pipeline', script: 'pipeline-throughput.js', title: 'Pipeline' },
+  { name: 'mcp', script: 'mcp-throughput.js', title: 'MCP over Streamable HTTP' },
+];
+
+const RESULTS_DIR = path.join(__dirname, 'results');
+const RSS_SAMPLE_MS = 250;
+
+function resultsFile(name) {
+  return path.join(RESULTS_DIR, `${name}-latest.json`);
+}
+
+const round1 = (v) => (v === undefined || v === null ? null : Math.round(v * 10) / 10);
+
+/**
+ * Watches a process's resident memory from the moment it is ready: `idle` is read at once, before any
+ * load; then it is sampled every 250 ms until stop(), which answers the peak as "under load" (a single
+ * reading after the load misses what the garbage collector has already given back).
+ */
+function watchRss(pid, label) {
+  const idle = rssMiB(pid);
+  let peak;
+  let samples = 0;
+  const sample = () => {
+    const value = rssMiB(pid);
+    if (value === undefined) return;
+    peak = Math.max(peak ?? value, value);
+    samples += 1;
+  };
+  const timer = setInterval(sample, RSS_SAMPLE_MS);
+  // A sampler must never be what keeps a finished bench alive.
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return {
+        process: label,
+        idleMiB: round1(idle),
+        underLoadMiB: round1(peak),
+        afterLoadMiB: round1(rssMiB(pid)),
+        samples,
+        sampleIntervalMs: RSS_SAMPLE_MS,
+      };
+    },
+  };
+}
+
+/** "123.4 MiB when ready, peak 234.5 MiB under load, 200.1 MiB after", for a script's own output. */
+function describeRss(rss) {
+  const mib = (v) => (v === null || v === undefined ? 'n/a' : `${v.toFixed(1)} MiB`);
+  return (
+    `${rss.process} RSS: ${mib(rss.idleMiB)} when ready, peak ${mib(rss.underLoadMiB)} under load ` +
+    `(${rss.samples} samples), ${mib(rss.afterLoadMiB)} after`
+  );
+}
+
+/**
+ * One row of a results file, the same shape for every script. `aim` is a short human statement of
+ * what the figure (or the ratio, when there is one) should reach; `met` is null where there is no aim
+ * or it does not apply to this run.
+ */
+function resultRow({ scenario, unit, ours, baseline, baselineName, ratio, aim, met, note, skipped }) {
+  return {
+    scenario,
+    unit,
+    ours: ours ?? null,
+    baseline: baseline ?? null,
+    baselineName: baselineName ?? null,
+    ratio: ratio ?? null,
+    aim: aim ?? null,
+    met: met ?? null,
+    note: note ?? null,
+    skipped: skipped ?? null,
+  };
+}
+
+/**
+ * Writes a script's results to bench/results/<name>-latest.json: the summary rows, the service's RSS
+ * (from watchRss) and whatever else the script measured under `details`. BENCH_RUN_ID, set by
+ * bench/all.js, tells bench/summary.js that the file belongs to the run it summarises.
+ */
+function writeResults(name, { ok, rows, rss, details }) {
+  if (!BENCHES.some((b) => b.name === name)) throw new Error(`unknown bench '${name}'`);
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = resultsFile(name);
+  const report = {
+    bench: name,
+    runId: process.env.BENCH_RUN_ID || null,
+    date: new Date().toISOString(),
+    machine: machine(),
+    ok,
+    rows,
+    rss: rss ?? null,
+    details: details ?? {},
+  };
+  // Written whole and renamed, so that a reader never sees half a file.
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  fs.renameSync(`${file}.tmp`, file);
+  console.log(`results written to ${path.relative(process.cwd(), file)}`);
+  return report;
+}
+
 /** Runs a bench's main when the file is run directly; a failure prints its stack and exits 1. */
 function runMain(module, main) {
   if (require.main !== module) return;
@@ -303,6 +410,13 @@ function runMain(module, main) {
 }
 
 module.exports = {
+  BENCHES,
+  RESULTS_DIR,
+  resultsFile,
+  watchRss,
+  describeRss,
+  resultRow,
+  writeResults,
   loadOptions,
   runMain,
   machine,

@@ -8,7 +8,7 @@
  * bench/results/mcp-latest.json, and reports (does not enforce) the aim: ours >= 1.0x the bare
  * server's calls/s with a p99 no worse. Exits non-zero only when a run fails or sees a non-2xx.
  *
- *   node bench/mcp-throughput.js            (npm run bench runs it after the other benches)
+ *   node bench/mcp-throughput.js            (npm run bench runs it last, before its summary)
  *   BENCH_MCP_CONNECTIONS=64 BENCH_DURATION=20 node bench/mcp-throughput.js
  */
 const crypto = require('node:crypto');
@@ -20,7 +20,7 @@ const { LATEST_PROTOCOL_VERSION } = require('@modelcontextprotocol/sdk/types.js'
 const lib = require('./lib');
 
 const ROOT = path.resolve(__dirname, '..');
-const RESULTS_DIR = path.join(__dirname, 'results');
+const RESULTS_DIR = lib.RESULTS_DIR;
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 // A principal holds at most 100 MCP sessions (src/mcp/mcp-sessions.ts); one more would close the
@@ -243,8 +243,7 @@ function printTable(results, rss) {
     row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   console.log(`\n${line(rows[0])}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
   for (const row of rows.slice(1)) console.log(line(row));
-  const mib = (v) => (v === undefined ? 'n/a' : `${v.toFixed(1)} MiB`);
-  console.log(`\nservice RSS: ${mib(rss.idle)} when ready, ${mib(rss.afterLoad)} after the load`);
+  console.log(`\n${lib.describeRss(rss)}`);
   for (const r of results) {
     if (r.aimMet === undefined) continue;
     const ref = results.find((b) => b.name === r.baseline);
@@ -253,6 +252,26 @@ function printTable(results, rss) {
         `(${r.ratio.toFixed(2)} x; p99 ${r.latencyMs.p99} ms vs ${ref.latencyMs.p99} ms)`,
     );
   }
+}
+
+/** The rows of the run's summary: our scenarios against the bare SDK's same operation. */
+function summaryRows(results) {
+  return results
+    .filter((r) => r.target === 'service')
+    .map((r) => {
+      const ref = results.find((b) => b.name === r.baseline);
+      return lib.resultRow({
+        scenario: r.name,
+        unit: 'req/s',
+        ours: r.requestsPerSec,
+        baseline: ref?.requestsPerSec,
+        baselineName: ref?.name,
+        ratio: r.ratio,
+        aim: r.aim ? 'ratio >= 1.0, p99 no worse' : null,
+        met: r.aimMet,
+        note: ref ? `p99 ${r.latencyMs.p99} ms vs ${ref.latencyMs.p99} ms` : `p99 ${r.latencyMs.p99} ms`,
+      });
+    });
 }
 
 /** Both servers started and ready; everything started is registered with `cleanups` or `procs`. */
@@ -311,7 +330,8 @@ async function startServers(options, tmp, procs, cleanups) {
 
 async function run(options, tmp, procs, cleanups) {
   const servers = await startServers(options, tmp, procs, cleanups);
-  const rss = { idle: lib.rssMiB(servers.service.child.pid) };
+  // Everything from here on, opening the sessions included, counts as load.
+  const rssWatch = lib.watchRss(servers.service.child.pid, 'service');
   const token = await login(servers.serviceUrl, servers.admin);
   const sessions = [];
   for (let i = 0; i < options.connections; i++) sessions.push(await openSession(servers.serviceUrl, token));
@@ -322,32 +342,32 @@ async function run(options, tmp, procs, cleanups) {
   for (const scenario of scenarios(servers.baselineUrl, servers.serviceUrl, sessions, token)) {
     results.push(await measure(scenario, pids, options));
   }
-  rss.afterLoad = lib.rssMiB(servers.service.child.pid);
+  const rss = rssWatch.stop();
   compare(results);
   printTable(results, rss);
 
   const failed = results.filter((r) => r.errors + r.non2xx > 0);
-  const report = {
-    date: new Date().toISOString(),
-    machine: lib.machine(),
+  const details = {
     settings: {
       durationSeconds: options.duration,
       warmupSeconds: options.warmup,
       connections: options.connections,
       logLevel: options.logLevel,
-      database: options.databaseUrl ? 'postgres (BENCH_DATABASE_URL)' : 'embedded PGlite',
+      database: options.databaseUrl ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite',
       redis: Boolean(options.redisUrl),
       serviceNodeArgs: options.serviceNodeArgs,
       protocolVersion: LATEST_PROTOCOL_VERSION,
     },
     serviceReadyAfterMs: servers.readyAfterMs,
-    serviceRssMiB: rss,
     scenarios: results,
-    ok: failed.length === 0,
   };
-  const file = path.join(RESULTS_DIR, 'mcp-latest.json');
-  fs.writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`\nresults written to ${path.relative(process.cwd(), file)}`);
+  console.log('');
+  const report = lib.writeResults('mcp', {
+    ok: failed.length === 0,
+    rows: summaryRows(results),
+    rss,
+    details,
+  });
   for (const r of failed) {
     console.error(`FAILED: ${r.name}: ${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx`);
   }

@@ -5,7 +5,8 @@
  * LLM on loopback that answers after BENCH_PIPELINE_LATENCY_MS (50 ms), at concurrency
  * BENCH_PIPELINE_CONCURRENCY (16). Prints the wall time of the run as a ratio to the ideal
  * (items x latency / concurrency); the aim is <= 1.25. Runs the built modules in-process (dist/), on
- * BENCH_DATABASE_URL's server when given, else on a fresh embedded PGlite.
+ * BENCH_DATABASE_URL's server when given, else on a fresh embedded PGlite. Writes
+ * bench/results/pipeline-latest.json, with this process's memory (the app's) idle and at its peak.
  *
  *   node bench/pipeline-throughput.js        (npm run bench runs it after the HTTP scenarios)
  */
@@ -15,7 +16,21 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const { Writable } = require('node:stream');
-const { createBenchDatabase, intFromEnv, runMain } = require('./lib');
+const {
+  createBenchDatabase,
+  describeRss,
+  intFromEnv,
+  resultRow,
+  runMain,
+  watchRss,
+  writeResults,
+} = require('./lib');
+
+/** The aim: the run's wall time at most this many times the ideal. */
+const AIM_RATIO_TO_IDEAL = 1.25;
+/** A run that has not finished after this many times its ideal time is stuck, not slow. */
+const GIVE_UP_RATIO_TO_IDEAL = 40;
+const GIVE_UP_MIN_MS = 120_000;
 
 const dist = join(__dirname, '..', 'dist');
 
@@ -89,6 +104,8 @@ async function main() {
   try {
     const context = app.get(RequestContext);
     const principal = { kind: 'system', id: 'bench', label: 'bench', permissions: new Set() };
+    // The app runs in this process, so this process's memory is the replica's; the import counts as load.
+    const rssWatch = watchRss(process.pid, 'in-process app');
     const ids = Array.from({ length: items }, (_, i) => 5_000_000 + i);
     await context.run(async () => {
       for (let start = 0; start < ids.length; start += 250) {
@@ -106,6 +123,8 @@ async function main() {
       }
     });
     const runs = app.get(PipelineRunsService);
+    const ideal = (items * latencyMs) / concurrency / 1000;
+    const giveUpAt = Date.now() + Math.max(GIVE_UP_MIN_MS, ideal * 1000 * GIVE_UP_RATIO_TO_IDEAL);
     const started = process.hrtime.bigint();
     const response = await context.run(
       () => runs.start({ task: 'meta_optimization', selection: { all: true }, concurrency }, undefined),
@@ -115,10 +134,14 @@ async function main() {
     for (;;) {
       run = await context.run(() => runs.get(response.body.id));
       if (!['queued', 'running'].includes(run.status) && run.counts.running === 0) break;
+      if (Date.now() > giveUpAt) {
+        const waited = Math.round(Number(process.hrtime.bigint() - started) / 1e9);
+        throw new Error(`the run is still ${run.status} after ${waited} s: ${JSON.stringify(run.counts)}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const ideal = (items * latencyMs) / concurrency / 1000;
+    const rss = rssWatch.stop();
     const result = {
       database: database ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite',
       items,
@@ -132,8 +155,28 @@ async function main() {
     };
     process.stdout.write(
       `\nPipeline (${result.database}, ${items} items, stub LLM ${latencyMs} ms, concurrency ${concurrency})\n` +
-        `  run     ${result.status} in ${result.seconds} s; ideal ${result.idealSeconds} s; ratio ${result.ratioToIdeal} (aim <= 1.25)\n`,
+        `  run     ${result.status} in ${result.seconds} s; ideal ${result.idealSeconds} s; ratio ${result.ratioToIdeal} (aim <= ${AIM_RATIO_TO_IDEAL})\n` +
+        `  ${describeRss(rss)}\n\n`,
     );
+    writeResults('pipeline', {
+      ok: run.status === 'completed',
+      rows: [
+        resultRow({
+          scenario: `pipeline: ${items} items, stub LLM ${latencyMs} ms, concurrency ${concurrency}`,
+          unit: 's',
+          ours: result.seconds,
+          baseline: result.idealSeconds,
+          baselineName: 'ideal',
+          ratio: result.ratioToIdeal,
+          aim: `ratio <= ${AIM_RATIO_TO_IDEAL}`,
+          met: result.ratioToIdeal <= AIM_RATIO_TO_IDEAL,
+          note:
+            run.status === 'completed' ? null : `the run ended ${run.status}: ${JSON.stringify(run.counts)}`,
+        }),
+      ],
+      rss,
+      details: result,
+    });
     if (run.status !== 'completed') process.exitCode = 1;
     return result;
   } finally {

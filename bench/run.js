@@ -1,7 +1,8 @@
 'use strict';
 
 // Load benchmark: the built service (dist/) against bare Fastify, both on loopback, in one run.
-// `npm run bench` builds first; see docs/PERFORMANCE.md for what is measured and the knobs.
+// Writes bench/results/http-latest.json for the summary of `npm run bench` (bench/all.js), which
+// builds first; see docs/PERFORMANCE.md for what is measured and the knobs.
 
 const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -12,7 +13,7 @@ const lib = require('./lib');
 const scenarios = require('./scenarios');
 
 const ROOT = path.resolve(__dirname, '..');
-const RESULTS_DIR = path.join(__dirname, 'results');
+const RESULTS_DIR = lib.RESULTS_DIR;
 const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 20_000;
 function readOptions() {
@@ -111,8 +112,7 @@ function printTable(results, rss) {
     row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   console.log(`\n${line(rows[0])}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
   for (const row of rows.slice(1)) console.log(line(row));
-  const mib = (v) => (v === undefined ? 'n/a' : `${v.toFixed(1)} MiB`);
-  console.log(`\nservice RSS: ${mib(rss.idle)} when ready, ${mib(rss.afterLoad)} after the load`);
+  console.log(`\n${lib.describeRss(rss)}`);
   for (const r of results) {
     if (r.targetMet === undefined) continue;
     console.log(
@@ -120,6 +120,27 @@ function printTable(results, rss) {
     );
   }
   for (const r of results) if (r.skipped) console.log(`skipped: ${r.name}: ${r.reason}`);
+}
+
+/** The rows of the run's summary: our scenarios, each with the one its ratio is against. */
+function summaryRows(results) {
+  const short = (name) => name.replace(/^(service|baseline): /, '');
+  return results
+    .filter((r) => r.target === 'service')
+    .map((r) => {
+      const ref = r.skipped ? undefined : results.find((b) => b.name === r.baseline);
+      return lib.resultRow({
+        scenario: r.name,
+        unit: 'req/s',
+        ours: r.skipped ? null : r.requestsPerSec,
+        baseline: ref?.requestsPerSec,
+        baselineName: ref ? short(ref.name) : null,
+        ratio: r.ratio,
+        aim: r.minRatio === undefined ? null : `ratio >= ${r.minRatio}`,
+        met: r.targetMet,
+        skipped: r.skipped ? r.reason : null,
+      });
+    });
 }
 
 /** Which code was measured: the commit, and whether the working tree differed from it. */
@@ -213,7 +234,8 @@ async function main() {
     }
     const readyAfterMs = Date.now() - started;
     console.log(`ready after ${(readyAfterMs / 1000).toFixed(1)} s`);
-    const rss = { idle: lib.rssMiB(service.child.pid) };
+    // Everything from here on, the catalogue import included, counts as load.
+    const rssWatch = lib.watchRss(service.child.pid, 'service');
 
     const ctx = {
       serviceUrl,
@@ -244,33 +266,27 @@ async function main() {
       }
       results.push(await measure(scenario, ctx, targets, options));
     }
-    rss.afterLoad = lib.rssMiB(service.child.pid);
+    const rss = rssWatch.stop();
     addRatios(results);
     printTable(results, rss);
 
     const failed = results.filter((r) => !r.skipped && r.errors + r.non2xx > 0);
-    const report = {
-      date: new Date().toISOString(),
+    const details = {
       revision: revision(),
-      machine: lib.machine(),
       settings: {
         durationSeconds: options.duration,
         warmupSeconds: options.warmup,
         connections: options.connections,
         logLevel: options.logLevel,
-        database: options.databaseUrl ? 'postgres (BENCH_DATABASE_URL)' : 'embedded PGlite',
+        database: options.databaseUrl ? 'PostgreSQL (BENCH_DATABASE_URL)' : 'embedded PGlite',
         redis: Boolean(options.redisUrl),
         serviceNodeArgs: options.serviceNodeArgs,
       },
       serviceReadyAfterMs: readyAfterMs,
-      serviceRssMiB: rss,
       scenarios: results,
-      ok: failed.length === 0,
     };
-    fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-    console.log(
-      `\nresults written to ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'latest.json'))}`,
-    );
+    console.log('');
+    lib.writeResults('http', { ok: failed.length === 0, rows: summaryRows(results), rss, details });
     if (failed.length > 0) {
       for (const r of failed) {
         console.error(`FAILED: ${r.name}: ${r.errors} errors (${r.timeouts} timeouts), ${r.non2xx} non-2xx`);
