@@ -106,7 +106,8 @@ describe('pipeline runs', () => {
             while ((end = buffer.indexOf('\n\n')) !== -1) {
               const block = buffer.slice(0, end);
               buffer = buffer.slice(end + 2);
-              if (block.startsWith(':')) continue;
+              // Comments (heartbeats) and the reconnection delay (`retry:`) dispatch no event.
+              if (block.startsWith(':') || block.startsWith('retry:')) continue;
               const event: SseEvent = { event: 'message', data: {} };
               for (const line of block.split('\n')) {
                 const [field, ...rest] = line.split(': ');

@@ -13,7 +13,7 @@ import { InjectConfig } from '../config/config.module';
 @Injectable()
 export class ShutdownService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(ShutdownService.name);
-  private shuttingDown = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -21,11 +21,16 @@ export class ShutdownService implements BeforeApplicationShutdown {
   ) {}
 
   get isShuttingDown(): boolean {
-    return this.shuttingDown;
+    return this.stopping.signal.aborted;
+  }
+
+  /** Aborted once shutdown begins: long-lived streams end on it, so clients reconnect elsewhere. */
+  get signal(): AbortSignal {
+    return this.stopping.signal;
   }
 
   markShuttingDown(): void {
-    this.shuttingDown = true;
+    this.stopping.abort();
   }
 
   async beforeApplicationShutdown(signal?: string): Promise<void> {

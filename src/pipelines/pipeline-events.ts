@@ -1,11 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BadRequestError } from '../common/app-error';
+import { ShutdownService } from '../observability/shutdown.service';
 import { FINISHED_RUN_STATUSES, PipelineRunsRepository } from './pipeline-runs.repository';
 import { PipelineRunsService, toItemView, toRunView } from './pipeline-runs.service';
 
 const POLL_MS = 500;
 const HEARTBEAT_MS = 15_000;
+/** How soon a client should reconnect after the stream ends early (this replica shutting down). */
+const RETRY_MS = 1_000;
 const BATCH = 500;
 
 /**
@@ -13,13 +17,15 @@ const BATCH = 500;
  * it: `snapshot` (the run with its counts), then an `item` event per item status change (its id is the
  * change's sequence number, so `Last-Event-ID` resumes exactly after it) followed by `progress` with
  * the counts, a heartbeat comment every 15 s, and `done` once the run has finished and no item is
- * still running.
+ * still running. When this replica shuts down the stream ends at once (cleanly, after a complete
+ * event): the client reconnects, to another replica, with `Last-Event-ID`.
  */
 @Injectable()
 export class PipelineEvents {
   constructor(
     private readonly runs: PipelineRunsRepository,
     private readonly service: PipelineRunsService,
+    private readonly shutdown: ShutdownService,
   ) {}
 
   async stream(runId: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -45,10 +51,12 @@ export class PipelineEvents {
       if (!open) return;
       raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
+    raw.write(`retry: ${RETRY_MS}\n\n`);
     send('snapshot', toRunView(run, await this.runs.progress(runId)), cursor);
     let lastBeat = Date.now();
     try {
-      while (open) {
+      const stopping = this.shutdown.signal;
+      while (open && !stopping.aborted) {
         const changed = await this.runs.itemsChangedAfter(runId, cursor, BATCH);
         for (const item of changed) {
           send('item', toItemView(item), item.eventSeq);
@@ -70,7 +78,8 @@ export class PipelineEvents {
           if (open) raw.write(': heartbeat\n\n');
           lastBeat = Date.now();
         }
-        if (changed.length < BATCH) await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        if (changed.length < BATCH)
+          await sleep(POLL_MS, undefined, { signal: stopping }).catch(() => undefined);
       }
     } finally {
       raw.end();
