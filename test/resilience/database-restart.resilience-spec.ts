@@ -57,7 +57,7 @@ describe('PostgreSQL restart under load', () => {
       edits: edits.edits.length,
       statuses: edits.statusCounts(),
       succeededBefore: before,
-      whileDown: edits.statusCounts(stoppedAt, recoveredAt),
+      fromStopToRecovery: edits.statusCounts(stoppedAt, recoveredAt),
       reads: edits.reads.length,
       succeededAfterRecovery: after,
       auditJoined: join.checked,

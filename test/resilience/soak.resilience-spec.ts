@@ -29,73 +29,77 @@ describe(`soak (${SOAK_SECONDS} s)`, () => {
     await cluster?.stop();
   });
 
-  it('serves a steady load with no 5xx and no growth that signals a leak', async () => {
-    const products = await cluster.importProducts(5_000, 300);
-    const edited = products.slice(0, 4);
-    const reads = new SteadyReads(
-      () => cluster.urls,
-      cluster.adminToken,
-      [
-        { name: 'list', method: 'GET', path: '/api/v1/products?limit=20' },
-        { name: 'search', method: 'GET', path: '/api/v1/products?q=walnut%20lamp&limit=10' },
-        { name: 'get', method: 'GET', path: `/api/v1/products/${products[10]}` },
-        {
-          name: 'tool',
-          method: 'POST',
-          path: '/api/v1/tools/search_products/execute',
-          body: { arguments: { q: 'lamp', limit: 5 } },
-        },
-        { name: 'me', method: 'GET', path: '/api/v1/auth/me' },
-        { name: 'audit', method: 'GET', path: '/api/v1/audit/events?limit=20' },
-      ],
-      READS_PER_SECOND,
-    );
-    const edits = new ProductEdits(() => cluster.urls, cluster.adminToken, edited, 150);
-    reads.start();
-    edits.start();
+  it(
+    'serves a steady load with no 5xx and no growth that signals a leak',
+    async () => {
+      const products = await cluster.importProducts(5_000, 300);
+      const edited = products.slice(0, 4);
+      const reads = new SteadyReads(
+        () => cluster.urls,
+        cluster.adminToken,
+        [
+          { name: 'list', method: 'GET', path: '/api/v1/products?limit=20' },
+          { name: 'search', method: 'GET', path: '/api/v1/products?q=walnut%20lamp&limit=10' },
+          { name: 'get', method: 'GET', path: `/api/v1/products/${products[10]}` },
+          {
+            name: 'tool',
+            method: 'POST',
+            path: '/api/v1/tools/search_products/execute',
+            body: { arguments: { q: 'lamp', limit: 5 } },
+          },
+          { name: 'me', method: 'GET', path: '/api/v1/auth/me' },
+          { name: 'audit', method: 'GET', path: '/api/v1/audit/events?limit=20' },
+        ],
+        READS_PER_SECOND,
+      );
+      const edits = new ProductEdits(() => cluster.urls, cluster.adminToken, edited, 150);
+      reads.start();
+      edits.start();
 
-    await sleep(WARM_UP_SECONDS * 1000);
-    const start = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
-    const servedAtStart = reads.served;
-    const editsAtStart = edits.edits.length;
-    await sleep(SOAK_SECONDS * 1000);
-    const end = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
-    await Promise.all([reads.stop(), edits.stop()]);
-    await sleep(2_000);
+      await sleep(WARM_UP_SECONDS * 1000);
+      const start = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
+      const servedAtStart = reads.served;
+      const editsAtStart = edits.edits.length;
+      await sleep(SOAK_SECONDS * 1000);
+      const end = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
+      await Promise.all([reads.stop(), edits.stop()]);
+      await sleep(2_000);
 
-    const join = await joinWithAudit(cluster.postgres, edits.edits);
-    const chain = await cluster.verifyAuditChain();
-    const replicas = cluster.replicas.map((replica, index) => ({
-      replica: replica.name,
-      rssMiB: { start: round(start[index].rssMiB), end: round(end[index].rssMiB) },
-      fds: { start: start[index].fds, end: end[index].fds },
-    }));
-    report(`soak ${SOAK_SECONDS} s`, {
-      soakSeconds: SOAK_SECONDS,
-      warmUpSeconds: WARM_UP_SECONDS,
-      readsServed: reads.served - servedAtStart,
-      editsServed: edits.edits.length - editsAtStart,
-      requestsInAll: reads.served + edits.edits.length + edits.reads.length,
-      errors5xxOrNoAnswer:
-        reads.failures() + edits.edits.filter((e) => e.status === 0 || e.status >= 500).length,
-      skippedTicks: reads.skipped,
-      readStatuses: Object.fromEntries(reads.statuses),
-      editStatuses: edits.statusCounts(),
-      auditEventsChecked: join.checked,
-      chain,
-      replicas,
-    });
+      const join = await joinWithAudit(cluster.postgres, edits.edits);
+      const chain = await cluster.verifyAuditChain();
+      const replicas = cluster.replicas.map((replica, index) => ({
+        replica: replica.name,
+        rssMiB: { start: round(start[index].rssMiB), end: round(end[index].rssMiB) },
+        fds: { start: start[index].fds, end: end[index].fds },
+      }));
+      report(`soak ${SOAK_SECONDS} s`, {
+        soakSeconds: SOAK_SECONDS,
+        warmUpSeconds: WARM_UP_SECONDS,
+        readsServed: reads.served - servedAtStart,
+        editsServed: edits.edits.length - editsAtStart,
+        requestsInAll: reads.served + edits.edits.length + edits.reads.length,
+        errors5xxOrNoAnswer:
+          reads.failures() + edits.edits.filter((e) => e.status === 0 || e.status >= 500).length,
+        skippedTicks: reads.skipped,
+        readStatuses: Object.fromEntries(reads.statuses),
+        editStatuses: edits.statusCounts(),
+        auditEventsChecked: join.checked,
+        chain,
+        replicas,
+      });
 
-    expect(reads.failures()).toBe(0);
-    expect(edits.edits.filter((edit) => edit.status === 0 || edit.status >= 500)).toEqual([]);
-    expect([...reads.statuses.keys()].every((key) => key.startsWith('200 '))).toBe(true);
-    expect(join.problems).toEqual([]);
-    expect(chain.ok).toBe(true);
-    for (const [index] of cluster.replicas.entries()) {
-      expect(end[index].rssMiB).toBeLessThan(start[index].rssMiB * MAX_RSS_GROWTH);
-      expect(end[index].fds).toBeLessThan(start[index].fds * MAX_FD_GROWTH + FD_SLACK);
-    }
-  });
+      expect(reads.failures()).toBe(0);
+      expect(edits.edits.filter((edit) => edit.status === 0 || edit.status >= 500)).toEqual([]);
+      expect([...reads.statuses.keys()].every((key) => key.startsWith('200 '))).toBe(true);
+      expect(join.problems).toEqual([]);
+      expect(chain.ok).toBe(true);
+      for (const [index] of cluster.replicas.entries()) {
+        expect(end[index].rssMiB).toBeLessThan(start[index].rssMiB * MAX_RSS_GROWTH);
+        expect(end[index].fds).toBeLessThan(start[index].fds * MAX_FD_GROWTH + FD_SLACK);
+      }
+    },
+    (WARM_UP_SECONDS + SOAK_SECONDS + 180) * 1000,
+  );
 });
 
 function round(mib: number): number {
