@@ -1,6 +1,10 @@
 import { BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
-import { QueryFailedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
+import {
+  QueryFailedError,
+  QueryRunnerAlreadyReleasedError,
+  QueryRunnerProviderAlreadyReleasedError,
+} from 'typeorm';
 import { ConflictError, ServiceUnavailableError } from './app-error';
 import { toErrorResponse } from './error-response';
 
@@ -57,6 +61,20 @@ describe('toErrorResponse', () => {
     expect(toErrorResponse(refused)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
     const startingUp = Object.assign(new Error('the database system is shutting down'), { code: '57P03' });
     expect(toErrorResponse(startingUp)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+    for (const message of [
+      'Connection terminated unexpectedly',
+      'Client has encountered a connection error and is not queryable',
+    ]) {
+      const lost = new QueryFailedError('UPDATE products SET title = $1', [], new Error(message));
+      expect(toErrorResponse(lost)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+    }
+    const shutdown = new QueryFailedError(
+      'COMMIT',
+      [],
+      Object.assign(new Error('terminating'), { code: '57P01' }),
+    );
+    expect(toErrorResponse(shutdown)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
+    expect(toErrorResponse(new QueryRunnerAlreadyReleasedError())).toMatchObject({ status: 503 });
     const dropped = new QueryRunnerProviderAlreadyReleasedError();
     expect(toErrorResponse(dropped)).toMatchObject({ status: 503, code: 'DATABASE_UNAVAILABLE' });
     const timeout = new QueryFailedError(

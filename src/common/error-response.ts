@@ -1,6 +1,10 @@
 import { HttpException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
-import { QueryFailedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
+import {
+  QueryFailedError,
+  QueryRunnerAlreadyReleasedError,
+  QueryRunnerProviderAlreadyReleasedError,
+} from 'typeorm';
 import { AppError, type ErrorDetail } from './app-error';
 
 export interface ErrorResponse {
@@ -108,20 +112,20 @@ function isClientBodyError(exception: unknown): boolean {
   );
 }
 
+/** pg's own errors for a connection that is gone, which carry no code. */
+const CONNECTION_LOST = /timeout exceeded when trying to connect|Connection terminated|is not queryable/i;
+
 function fromDatabaseError(exception: unknown): ErrorResponse | undefined {
-  const code = (exception as { code?: unknown } | null)?.code;
-  if (exception instanceof QueryFailedError) {
-    const state = (exception.driverError as { code?: unknown } | undefined)?.code;
-    if (state === '57014') {
-      return {
-        status: 504,
-        code: 'DATABASE_TIMEOUT',
-        message: 'A database statement timed out.',
-        unexpected: false,
-      };
-    }
-    if (typeof state === 'string' && DATABASE_UNAVAILABLE_STATES.has(state)) return databaseUnavailable();
-    return undefined;
+  // TypeORM wraps what pg threw during a query; connection errors outside queries come bare.
+  const cause: unknown = exception instanceof QueryFailedError ? exception.driverError : exception;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (exception instanceof QueryFailedError && code === '57014') {
+    return {
+      status: 504,
+      code: 'DATABASE_TIMEOUT',
+      message: 'A database statement timed out.',
+      unexpected: false,
+    };
   }
   // A connection refused at its start ('the database system is shutting down', 57P03) fails
   // outside any query, as pg's own DatabaseError carrying the SQLSTATE.
@@ -132,14 +136,14 @@ function fromDatabaseError(exception: unknown): ErrorResponse | undefined {
     return databaseUnavailable();
   }
   // TypeORM releases a transaction's query runner when its connection drops (the server shut down
-  // or restarted mid-transaction); the transaction's next statement then fails with this.
-  if (exception instanceof QueryRunnerProviderAlreadyReleasedError) return databaseUnavailable();
+  // or restarted mid-transaction); the transaction's next statement then fails with one of these.
   if (
-    exception instanceof Error &&
-    /timeout exceeded when trying to connect|Connection terminated/i.test(exception.message)
+    exception instanceof QueryRunnerProviderAlreadyReleasedError ||
+    exception instanceof QueryRunnerAlreadyReleasedError
   ) {
     return databaseUnavailable();
   }
+  if (cause instanceof Error && CONNECTION_LOST.test(cause.message)) return databaseUnavailable();
   return undefined;
 }
 

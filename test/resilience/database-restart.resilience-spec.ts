@@ -72,7 +72,12 @@ describe('PostgreSQL restart under load', () => {
     expect(after).toBeGreaterThan(20);
     for (const seen of readiness) expect([...seen]).toEqual(expect.arrayContaining([200, 503]));
     // While the database is away the service refuses with 503, never a 500.
-    expect(edits.edits.filter((edit) => edit.status >= 500 && edit.status !== 503)).toEqual([]);
+    const unexpected = edits.edits.filter((edit) => edit.status >= 500 && edit.status !== 503);
+    // With the replicas' error lines for them, so that a failure says what went wrong.
+    expect({ unexpected, logs: cluster.errorLogLines(unexpected.map((edit) => edit.requestId)) }).toEqual({
+      unexpected: [],
+      logs: [],
+    });
     expect(edits.reads.filter((status) => status >= 500 && status !== 503)).toEqual([]);
   });
 });

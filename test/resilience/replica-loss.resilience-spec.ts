@@ -90,6 +90,17 @@ describe('losing a replica mid-work', () => {
     return { authorization: `Bearer ${cluster.adminToken}` };
   }
 
+  /** A legacy SSE client transport on one replica, the bearer token on both the stream and the POSTs. */
+  function legacySseTransport(replica: Replica): SSEClientTransport {
+    return new SSEClientTransport(new URL(`${replica.baseUrl}/mcp/sse`), {
+      requestInit: { headers: mcpHeaders() },
+      eventSourceInit: {
+        fetch: (url, init) =>
+          fetch(url, { ...init, headers: { ...(init?.headers as object), ...mcpHeaders() } }),
+      },
+    });
+  }
+
   it('SIGTERM: streams end cleanly, clients reconnect to the other replica, run and import finish exactly once', async () => {
     const [leaving, staying] = cluster.replicas;
     const work = await startWork(leaving, runProducts.slice(0, RUN_SIZE), 100_000);
@@ -103,15 +114,7 @@ describe('losing a replica mid-work', () => {
     // The SDK's legacy SSE transport reports its stream ending as an error (EventSource then retries).
     let sseEnded = false;
     sse.onerror = () => (sseEnded = true);
-    await sse.connect(
-      new SSEClientTransport(new URL(`${leaving.baseUrl}/mcp/sse`), {
-        requestInit: { headers: mcpHeaders() },
-        eventSourceInit: {
-          fetch: (url, init) =>
-            fetch(url, { ...init, headers: { ...(init?.headers as object), ...mcpHeaders() } }),
-        },
-      }),
-    );
+    await sse.connect(legacySseTransport(leaving));
     expect((await sse.callTool({ name: 'search_products', arguments: { q: 'lamp' } })).isError).toBeFalsy();
     // A Streamable HTTP client behind the balancer, its session opened while both replicas run.
     const streamable = new Client({ name: 'streamable', version: '1' });
@@ -152,15 +155,7 @@ describe('losing a replica mid-work', () => {
     }
     expect(streamableTransport.sessionId).toBe(sessionId);
     const again = new Client({ name: 'legacy-sse-again', version: '1' });
-    await again.connect(
-      new SSEClientTransport(new URL(`${staying.baseUrl}/mcp/sse`), {
-        requestInit: { headers: mcpHeaders() },
-        eventSourceInit: {
-          fetch: (url, init) =>
-            fetch(url, { ...init, headers: { ...(init?.headers as object), ...mcpHeaders() } }),
-        },
-      }),
-    );
+    await again.connect(legacySseTransport(staying));
     expect((await again.callTool({ name: 'search_products', arguments: { q: 'lamp' } })).isError).toBeFalsy();
     const resumed = new EventStream(
       `${staying.baseUrl}/api/v1/pipeline-runs/${work.runId}/events`,

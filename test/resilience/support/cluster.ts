@@ -178,6 +178,17 @@ export class Cluster {
     if (process.env.RESILIENCE_KEEP_LOGS === undefined) rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Error log lines (level 50 and above) of any replica that name one of these request ids. */
+  errorLogLines(requestIds: string[]): string[] {
+    const wanted = new Set(requestIds);
+    return this.replicas.flatMap((replica) =>
+      replica.logLines().filter((line) => {
+        const match = /"requestId":"([^"]+)"/.exec(line);
+        return match !== null && wanted.has(match[1]) && /"level":(5|6)\d/.test(line);
+      }),
+    );
+  }
+
   /** Logs of every replica's last lines, for failure messages. */
   logTails(): string {
     return this.replicas.map((r) => r.logTail()).join('\n');

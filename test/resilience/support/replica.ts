@@ -87,15 +87,20 @@ export class Replica {
     return readdirSync(`/proc/${this.pid}/fd`).length;
   }
 
+  /** Every line of the replica's log so far (every start of it). */
+  logLines(): string[] {
+    try {
+      return readFileSync(join(this.logDir, `${this.name}.log`), 'utf8').split('\n');
+    } catch {
+      return [];
+    }
+  }
+
   /** The last lines of the replica's log, for a failure message. */
   logTail(lines = 40): string {
-    try {
-      const text = readFileSync(join(this.logDir, `${this.name}.log`), 'utf8')
-        .trimEnd()
-        .split('\n');
-      return `--- last lines of ${this.name}.log ---\n${text.slice(-lines).join('\n')}`;
-    } catch {
-      return '';
-    }
+    const text = this.logLines();
+    return text.length === 0
+      ? ''
+      : `--- last lines of ${this.name}.log ---\n${text.slice(-lines).join('\n')}`;
   }
 }
