@@ -6,23 +6,30 @@ import { SteadyReads } from './support/steady-reads';
 
 /** Seconds of steady load after the warm-up: 60 in CI, 600 for a release (SOAK_SECONDS). */
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
-const WARM_UP_SECONDS = 15;
+const WARM_UP_SECONDS = 30;
 const READS_PER_SECOND = 80;
-/** Growth that signals a leak rather than a working set settling: RSS up by half, fds up by half plus slack. */
-const MAX_RSS_GROWTH = 1.5;
-const MAX_FD_GROWTH = 1.5;
+/**
+ * Growth that signals a leak rather than a heap settling: up by half since the warm-up AND still
+ * growing in the second half of the soak. (V8 keeps enlarging its heap for a minute or two under a
+ * new load; in a 60 s soak RSS rose 41 % and then, over 600 s, fell back below its start.)
+ */
+const MAX_GROWTH = 1.5;
+const MAX_SECOND_HALF_GROWTH = 1.15;
 const FD_SLACK = 20;
 
 /**
  * A soak at a steady rate over both replicas: reads of several kinds and product edits. No 5xx at
  * all; every edit matches the audit trail; RSS and open file descriptors of each replica reported
- * after the warm-up and at the end, and the test fails only on growth that signals a leak.
+ * after the warm-up, half-way and at the end, and the test fails only on growth that signals a leak.
  */
 describe(`soak (${SOAK_SECONDS} s)`, () => {
   let cluster: Cluster;
 
   beforeAll(async () => {
-    cluster = await Cluster.start('soak');
+    // The heap capped as a deployment caps it (the Kubernetes manifests: 768 MiB for a 1 GiB limit;
+    // here below the 400 MB per-replica aim), so that RSS follows what is live rather than how
+    // lazily V8 collects, and a leak in the heap ends in failed requests rather than slow growth.
+    cluster = await Cluster.start('soak', { env: { NODE_OPTIONS: '--max-old-space-size=320' } });
   });
 
   afterAll(async () => {
@@ -60,7 +67,9 @@ describe(`soak (${SOAK_SECONDS} s)`, () => {
       const start = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
       const servedAtStart = reads.served;
       const editsAtStart = edits.edits.length;
-      await sleep(SOAK_SECONDS * 1000);
+      await sleep((SOAK_SECONDS * 1000) / 2);
+      const mid = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
+      await sleep((SOAK_SECONDS * 1000) / 2);
       const end = cluster.replicas.map((replica) => ({ rssMiB: replica.rssMiB(), fds: replica.openFds() }));
       await Promise.all([reads.stop(), edits.stop()]);
       await sleep(2_000);
@@ -69,8 +78,12 @@ describe(`soak (${SOAK_SECONDS} s)`, () => {
       const chain = await cluster.verifyAuditChain();
       const replicas = cluster.replicas.map((replica, index) => ({
         replica: replica.name,
-        rssMiB: { start: round(start[index].rssMiB), end: round(end[index].rssMiB) },
-        fds: { start: start[index].fds, end: end[index].fds },
+        rssMiB: {
+          start: round(start[index].rssMiB),
+          mid: round(mid[index].rssMiB),
+          end: round(end[index].rssMiB),
+        },
+        fds: { start: start[index].fds, mid: mid[index].fds, end: end[index].fds },
       }));
       report(`soak ${SOAK_SECONDS} s`, {
         soakSeconds: SOAK_SECONDS,
@@ -93,14 +106,20 @@ describe(`soak (${SOAK_SECONDS} s)`, () => {
       expect([...reads.statuses.keys()].every((key) => key.startsWith('200 '))).toBe(true);
       expect(join.problems).toEqual([]);
       expect(chain.ok).toBe(true);
-      for (const [index] of cluster.replicas.entries()) {
-        expect(end[index].rssMiB).toBeLessThan(start[index].rssMiB * MAX_RSS_GROWTH);
-        expect(end[index].fds).toBeLessThan(start[index].fds * MAX_FD_GROWTH + FD_SLACK);
-      }
+      const leaks = replicas.filter(
+        (_replica, index) =>
+          leaking(start[index].rssMiB, mid[index].rssMiB, end[index].rssMiB) ||
+          leaking(start[index].fds + FD_SLACK, mid[index].fds + FD_SLACK, end[index].fds + FD_SLACK),
+      );
+      expect(leaks).toEqual([]);
     },
     (WARM_UP_SECONDS + SOAK_SECONDS + 180) * 1000,
   );
 });
+
+function leaking(start: number, mid: number, end: number): boolean {
+  return end > start * MAX_GROWTH && end > mid * MAX_SECOND_HALF_GROWTH;
+}
 
 function round(mib: number): number {
   return Math.round(mib * 10) / 10;
