@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { createUser } from './support/auth';
-import { freePort, type Pkce, pkce } from './support/oauth';
+import { type Pkce, pkce } from './support/oauth';
+import { freePort } from './support/ports';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 

@@ -14,7 +14,8 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { randomBytes } from 'node:crypto';
 import { createUser } from './support/auth';
-import { formOf, freePort } from './support/oauth';
+import { formOf } from './support/oauth';
+import { freePort } from './support/ports';
 import { startTestApp, type TestApp } from './support/test-app';
 import { provisionTestDatabase, type TestDatabase } from './support/test-database';
 

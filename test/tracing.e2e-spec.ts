@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,7 @@ import {
   TEST_REDIS_URL,
   type TestDatabase,
 } from './support/test-database';
+import { freePort } from './support/ports';
 
 /*
  * Instrumentation hooks Node's own module loader, which jest's module sandbox bypasses, so this test
@@ -157,14 +158,6 @@ async function compileService(root: string): Promise<string> {
     symlinkSync(join(PROJECT, entry), join(root, entry));
   }
   return join(root, 'dist', 'main.js');
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Service {

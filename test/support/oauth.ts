@@ -1,6 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { createServer as createTcpServer } from 'node:net';
 
 export interface Pkce {
   verifier: string;
@@ -11,15 +9,6 @@ export interface Pkce {
 export function pkce(): Pkce {
   const verifier = randomBytes(32).toString('base64url');
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
-
-/** A loopback port free right now, so that PUBLIC_BASE_URL can name the address the app will listen on. */
-export async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function decodeHtml(value: string): string {

@@ -2,7 +2,8 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { freePort, run, waitFor } from './processes';
+import { freePort } from '../../support/ports';
+import { run, waitFor } from './processes';
 
 /**
  * A PostgreSQL server of its own for the resilience suite: a temporary data directory, a free port

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Socket } from 'node:net';
-import { exited, freePort, waitFor } from './processes';
+import { freePort } from '../../support/ports';
+import { exited, waitFor } from './processes';
 
 /** A Redis server of its own on a free port, keeping nothing on disk, that the suite stops and restarts. */
 export class ThrowawayRedis {
